@@ -16,7 +16,7 @@ function find(dir) {
 }
 const args = process.argv.slice(2);
 const files = (args.length ? args.flatMap((a) => (a.endsWith('.ts') ? [a] : find(join(root, a)))) : find(join(root, 'test'))).sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
   cwd: root,
   stdio: 'inherit',
 });

@@ -40,6 +40,8 @@ export class Dest {
   trashedAt = -1;
   /** Free slot for the service's scheduler (an index into its own tables). */
   schedSlot = -1;
+  /** Index in the director's dest registry (what connection entries store), -1 when freed. */
+  id = -1;
 
   constructor(
     /** The service it belongs (or last belonged) to. */
@@ -86,8 +88,6 @@ export class Service {
   /** Destinations in kernel list order: index 0 is the head, the most recently added. */
   readonly dests: Dest[] = [];
   readonly stats = new Stats();
-  /** Dests that still hold connections after being deleted from this service (the trash). */
-  readonly trash: Dest[] = [];
 
   constructor(
     readonly af: Family,
