@@ -111,6 +111,7 @@ export class Director {
   readonly totalStats = new Stats();
   /** Planes register here to learn when an entry they carry is freed. */
   onConnFree: ConnExpireHook | null = null;
+  private readonly changeListeners: (() => void)[] = [];
 
   private readonly now: Clock;
   private readonly random32: () => number;
@@ -167,31 +168,55 @@ export class Director {
   // ======================================================================================
 
   addService(spec: ServiceSpec): Service {
-    return this.table.addService(spec);
+    const r = this.table.addService(spec);
+    this.changed();
+    return r;
   }
 
   editService(spec: ServiceSpec): Service {
-    return this.table.editService(spec);
+    const r = this.table.editService(spec);
+    this.changed();
+    return r;
   }
 
   delService(key: ServiceKeySpec): void {
     this.table.delService(key);
+    this.changed();
   }
 
   flush(): void {
     this.table.flush();
+    this.changed();
   }
 
   addDest(key: ServiceKeySpec, spec: DestSpec): Dest {
-    return this.table.addDest(key, spec);
+    const r = this.table.addDest(key, spec);
+    this.changed();
+    return r;
   }
 
   editDest(key: ServiceKeySpec, spec: DestSpec): Dest {
-    return this.table.editDest(key, spec);
+    const r = this.table.editDest(key, spec);
+    this.changed();
+    return r;
   }
 
   delDest(key: ServiceKeySpec, spec: Pick<DestSpec, 'af' | 'addr' | 'port'>): void {
     this.table.delDest(key, spec);
+    this.changed();
+  }
+
+  /** Be told after every change of the service table (planes reconcile their listeners). */
+  onChange(cb: () => void): () => void {
+    this.changeListeners.push(cb);
+    return () => {
+      const i = this.changeListeners.indexOf(cb);
+      if (i >= 0) this.changeListeners.splice(i, 1);
+    };
+  }
+
+  private changed(): void {
+    for (const cb of this.changeListeners) cb();
   }
 
   /** `ipvsadm -Z`: one service and its dests, or everything including the totals. */
@@ -990,6 +1015,7 @@ export function serviceInfo(s: Service): ServiceInfo {
     timeout: s.timeout,
     netmask: s.netmask,
     peName: s.peName,
+    proxyProtocol: s.proxyProtocol,
     dests: s.dests.map(destInfo),
     stats: s.stats.counters(),
     rates: s.stats.rates(),

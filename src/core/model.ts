@@ -29,6 +29,11 @@ export interface ServiceSpec extends ServiceKeySpec {
   netmask: number;
   /** Persistence engine ('' = none; the kernel knows 'sip'). */
   peName?: string;
+  /**
+   * tsvs extension, not in ipvsadm: PROXY protocol version (1 or 2) the proxy plane sends to
+   * real servers, 0 for none. Left unchanged by an edit that does not give it.
+   */
+  proxyProtocol?: 0 | 1 | 2;
 }
 
 /** Add, edit or delete a real server (ip_vs_dest_user + netlink's family and tunnel fields). */
@@ -76,6 +81,7 @@ export interface DestInfo {
 
 export interface ServiceInfo extends ServiceSpec {
   peName: string;
+  proxyProtocol: 0 | 1 | 2;
   /** Real servers in kernel list order (newest first), as `ipvsadm --nosort` shows them. */
   dests: DestInfo[];
   stats: CounterValues;

@@ -136,6 +136,7 @@ export class ServiceTable {
     svc.timeout = spec.timeout >>> 0;
     svc.netmask = spec.netmask >>> 0;
     svc.peName = spec.peName ?? '';
+    svc.proxyProtocol = spec.proxyProtocol ?? 0;
     svc.schedName = spec.schedName;
     svc.sched = this.bindScheduler(svc, spec.schedName);
     this.byKey.set(key, svc);
@@ -165,6 +166,7 @@ export class ServiceTable {
     svc.timeout = spec.timeout >>> 0;
     svc.netmask = spec.netmask >>> 0;
     svc.peName = spec.peName ?? '';
+    if (spec.proxyProtocol !== undefined) svc.proxyProtocol = spec.proxyProtocol;
     svc.schedName = spec.schedName;
     svc.sched = sched;
     return svc;
@@ -336,6 +338,7 @@ function checkServiceParams(spec: ServiceSpec): void {
   if (pe.length > 15) fail('EINVAL', 'Invalid argument');
   if (pe && !KNOWN_PES.has(pe)) fail('ENOENT', 'Scheduler or persistence engine not found');
   if (spec.schedName !== 'none' && !findScheduler(spec.schedName)) fail('ENOENT', 'Scheduler or persistence engine not found');
+  if (spec.proxyProtocol !== undefined && spec.proxyProtocol !== 0 && spec.proxyProtocol !== 1 && spec.proxyProtocol !== 2) fail('EINVAL', 'proxyProtocol must be 0, 1 or 2');
 }
 
 function parseDestAddr(spec: Pick<DestSpec, 'af' | 'addr'>): IpAddr {

@@ -83,6 +83,8 @@ export class Service {
   /** IPv4: a 32-bit mask (applied with AND); IPv6: a prefix length 1..128. */
   netmask: number;
   schedName = 'wlc';
+  /** tsvs extension: PROXY protocol header sent to real servers by the proxy plane (0 = none). */
+  proxyProtocol: 0 | 1 | 2 = 0;
   sched: SchedulerInstance | null = null;
   peName = '';
   /** Destinations in kernel list order: index 0 is the head, the most recently added. */

@@ -1,0 +1,270 @@
+// vsd: the tsvs daemon. Parses its command line, loads the config, starts the director with
+// its data planes and control API, and handles signals (SIGHUP reload, SIGTERM/SIGINT stop).
+
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { ConfigError, type Config, loadConfigFile, parseConfig, parseHostPort } from '../control/config.js';
+import { Vsd } from '../control/daemon.js';
+import type { DataPlane } from '../control/plane.js';
+import { defaultSocketPath } from '../control/protocol.js';
+import type { Director } from '../core/director.js';
+import { VERSION } from '../version.js';
+
+const HELP = `Usage: vsd [options]
+
+The tsvs daemon: holds the virtual server table and the connection table, and runs the data
+planes that carry the connections. vsadm (an ipvsadm drop-in) talks to it.
+
+Options:
+  -c, --config FILE         load a YAML or JSON config (re-read on SIGHUP or vsadm --reload)
+      --check               validate the config and exit
+      --socket PATH         control socket (default: $TSVS_SOCKET or <runtime dir>/vsd.sock)
+      --http HOST:PORT      also serve the HTTP JSON API (needs a bearer token)
+      --http-token-file F   file holding the HTTP API token (else one is generated)
+      --drain SECONDS       on SIGTERM, let established connections finish for up to SECONDS
+      --no-proxy            do not start the proxy data plane
+      --log-level LEVEL     trace, debug, info, warn, error (default info)
+      --demo                also start three demo real servers behind 127.0.0.1:8080
+  -h, --help                show this help
+  -V, --version             show the version
+
+Without --config, vsd starts with an empty table.`;
+
+interface CliOptions {
+  configPath?: string;
+  check: boolean;
+  socket: string;
+  http?: { host: string; port: number; tokenFile?: string };
+  drainSeconds?: number;
+  proxy: boolean;
+  logLevel: string;
+  demo: boolean;
+}
+
+function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      check: { type: 'boolean' },
+      socket: { type: 'string' },
+      http: { type: 'string' },
+      'http-token-file': { type: 'string' },
+      drain: { type: 'string' },
+      'no-proxy': { type: 'boolean' },
+      'log-level': { type: 'string' },
+      demo: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return 'help';
+  if (values.version) return 'version';
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  let http: CliOptions['http'];
+  if (values.http) {
+    const hp = parseHostPort(values.http);
+    if (!hp) throw new UsageError(`--http: expected HOST:PORT, got ${values.http}`);
+    http = { host: hp.addr.toString(), port: hp.port, ...(values['http-token-file'] ? { tokenFile: values['http-token-file'] } : {}) };
+  }
+  let drainSeconds: number | undefined;
+  if (values.drain !== undefined) {
+    drainSeconds = Number(values.drain);
+    if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--drain: expected seconds, got ${values.drain}`);
+  }
+  const logLevel = values['log-level'] ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: unknown level ${logLevel}`);
+  if (values.check && !values.config) throw new UsageError('--check needs --config FILE');
+  return {
+    ...(values.config ? { configPath: values.config } : {}),
+    check: !!values.check,
+    socket: values.socket ?? defaultSocketPath(),
+    ...(http ? { http } : {}),
+    ...(drainSeconds !== undefined ? { drainSeconds } : {}),
+    proxy: !values['no-proxy'],
+    logLevel,
+    demo: !!values.demo,
+  };
+}
+
+class UsageError extends Error {}
+
+/** Three small HTTP servers that say who they are: the demo's real servers. */
+async function startDemoServers(): Promise<{ servers: Server[]; ports: number[] }> {
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  for (let n = 1; n <= 3; n++) {
+    const server = createServer((req, res) => {
+      const body = `hello from demo real server ${n} (127.0.0.1:${ports[n - 1]}), you are ${req.socket.remoteAddress}:${req.socket.remotePort}\n`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(18080 + n, '127.0.0.1', () => resolve());
+    }).catch(
+      () =>
+        new Promise<void>((resolve) => {
+          server.removeAllListeners('error');
+          server.listen(0, '127.0.0.1', () => resolve());
+        }),
+    );
+    const addr = server.address();
+    ports.push(typeof addr === 'object' && addr ? addr.port : 0);
+    servers.push(server);
+  }
+  return { servers, ports };
+}
+
+function demoConfig(ports: number[]): Config {
+  return parseConfig(
+    JSON.stringify({
+      services: [
+        {
+          protocol: 'tcp',
+          address: '127.0.0.1:8080',
+          scheduler: 'rr',
+          realServers: ports.map((p) => ({ address: `127.0.0.1:${p}`, method: 'nat', weight: 1 })),
+        },
+      ],
+    }),
+    '<demo>',
+  );
+}
+
+/** The data planes vsd runs: the proxy plane unless disabled. */
+function makePlanes(opts: CliOptions): (director: Director, log: Logger) => DataPlane[] {
+  return (director, log) => {
+    const planes: DataPlane[] = [];
+    if (opts.proxy) planes.push(...proxyPlaneFactory(director, log));
+    return planes;
+  };
+}
+
+/** Filled in by the proxy plane module; kept as a seam so vsd builds without it. */
+let proxyPlaneFactory: (director: Director, log: Logger) => DataPlane[] = () => [];
+export function registerProxyPlane(f: (director: Director, log: Logger) => DataPlane[]): void {
+  proxyPlaneFactory = f;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: CliOptions;
+  try {
+    const r = parseCli(argv);
+    if (r === 'help') {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (r === 'version') {
+      process.stdout.write(`vsd (tsvs) ${VERSION}\n`);
+      return 0;
+    }
+    opts = r;
+  } catch (e) {
+    process.stderr.write(`vsd: ${(e as Error).message}\nTry 'vsd --help' for more information.\n`);
+    return 2;
+  }
+
+  let config: Config | undefined;
+  if (opts.configPath) {
+    try {
+      config = loadConfigFile(opts.configPath);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`vsd: bad config: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    if (opts.check) {
+      process.stdout.write(`${opts.configPath}: OK (${config.services.length} services)\n`);
+      return 0;
+    }
+  }
+  const logger = pino({ level: config?.log.level ?? opts.logLevel, base: { pid: process.pid } });
+
+  let demo: Awaited<ReturnType<typeof startDemoServers>> | undefined;
+  if (opts.demo) {
+    demo = await startDemoServers();
+    config = config ?? demoConfig(demo.ports);
+  }
+  const http = opts.http ?? httpFromConfig(config);
+  const vsd = new Vsd({
+    logger,
+    ...(config ? { config } : {}),
+    ...(opts.configPath ? { configPath: opts.configPath } : {}),
+    socketPath: config?.control.socket ?? opts.socket,
+    ...(http ? { http } : {}),
+    planes: makePlanes(opts),
+  });
+  try {
+    await vsd.start();
+  } catch (e) {
+    process.stderr.write(`vsd: cannot start: ${describeStartError(e)}\n`);
+    await vsd.stop().catch(() => {});
+    for (const s of demo?.servers ?? []) s.close();
+    return 1;
+  }
+  if (demo) {
+    const bin = existsSync('bin/vsadm.js') ? './bin/vsadm.js' : 'vsadm';
+    process.stdout.write(
+      [
+        '',
+        'tsvs demo: virtual service 127.0.0.1:8080 (rr) over three real servers',
+        `  ${demo.ports.map((p) => `127.0.0.1:${p}`).join(', ')}`,
+        'Try it:',
+        '  curl http://127.0.0.1:8080/            # run it a few times: the answer rotates',
+        `  ${bin} -L -n                      # the virtual server table`,
+        `  ${bin} -L -n --stats              # connections, packets and bytes`,
+        `  ${bin} -L -c -n                   # the connection table`,
+        'Stop with Ctrl-C.',
+        '',
+      ].join('\n'),
+    );
+  }
+  const drainMs = (opts.drainSeconds ?? config?.drainSeconds ?? 0) * 1000;
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal: sig }, 'stopping');
+      vsd
+        .stop(drainMs)
+        .catch((e) => logger.error({ err: e }, 'error while stopping'))
+        .finally(() => {
+          for (const s of demo?.servers ?? []) s.close();
+          resolve();
+        });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        vsd.reload();
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, 'reload failed: nothing changed');
+      }
+    });
+  });
+  return 0;
+}
+
+function httpFromConfig(config: Config | undefined): CliOptions['http'] | undefined {
+  const h = config?.control.http;
+  if (!h) return undefined;
+  const hp = parseHostPort(h.listen)!;
+  return { host: hp.addr.toString(), port: hp.port, ...(h.tokenFile ? { tokenFile: h.tokenFile } : {}), ...(h.token ? { token: h.token } : {}) };
+}
+
+function describeStartError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (err.code === 'EADDRINUSE') return `address in use: ${err.address ?? ''}${err.port ? `:${err.port}` : ''} (is another vsd or server running?)`;
+  if (err.code === 'EACCES' || err.code === 'EPERM') return `permission denied: ${err.message} (ports below 1024 and the packet plane need root or CAP_NET_BIND_SERVICE/CAP_NET_ADMIN)`;
+  if (err.code === 'EADDRNOTAVAIL') return `address not available on this host: ${err.address ?? err.message}`;
+  return err.message ?? String(e);
+}
