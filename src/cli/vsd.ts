@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { ConfigError, type Config, loadConfigFile, parseConfig, parseHostPort } from '../control/config.js';
-import { Vsd } from '../control/daemon.js';
+import { Vsd, type VsdExtension } from '../control/daemon.js';
 import type { DataPlane } from '../control/plane.js';
 import { defaultSocketPath } from '../control/protocol.js';
 import type { Director } from '../core/director.js';
@@ -145,6 +145,12 @@ function makePlanes(opts: CliOptions): (director: Director, log: Logger) => Data
   };
 }
 
+/** The parts of vsd beyond the core and planes, in start order. */
+function makeExtensions(): VsdExtension[] {
+  const list: VsdExtension[] = [];
+  return list;
+}
+
 /** Filled in by the proxy plane module; kept as a seam so vsd builds without it. */
 let proxyPlaneFactory: (director: Director, log: Logger) => DataPlane[] = () => [];
 export function registerProxyPlane(f: (director: Director, log: Logger) => DataPlane[]): void {
@@ -200,6 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     socketPath: config?.control.socket ?? opts.socket,
     ...(http ? { http } : {}),
     planes: makePlanes(opts),
+    extensions: makeExtensions(),
   });
   try {
     await vsd.start();

@@ -146,7 +146,22 @@ const configSchema = z
   })
   .strict();
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & {
+  /** Where the config came from, and the line/column of a path in it (for extensions' errors). */
+  readonly source?: ConfigSource;
+};
+
+export interface ConfigSource {
+  file: string;
+  locate(path: (string | number)[]): { line: number; col: number };
+}
+
+/** An error about a config path, with its file and line (extensions validate their sections so). */
+export function configErrorAt(cfg: Config, path: (string | number)[], problem: string): ConfigError {
+  const src = cfg.source;
+  const pos = src ? src.locate(path) : { line: 0, col: 0 };
+  return new ConfigError(src?.file ?? '<config>', pos.line, pos.col, `${path.join('.')}: ${problem}`);
+}
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 
 export class ConfigError extends Error {
@@ -183,7 +198,14 @@ export function parseConfig(text: string, file = '<config>'): Config {
     const where = path.length ? `${path.join('.')}: ` : '';
     throw new ConfigError(file, pos.line, pos.col, `${where}${issue.message}`);
   }
-  const cfg = r.data;
+  const locate = (path: (string | number)[]) => {
+    let node: unknown = null;
+    for (let n = path.length; n >= 0 && !node; n--) node = doc.getIn(path.slice(0, n), true);
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range ? lc.linePos(range[0]) : { line: 0, col: 0 };
+  };
+  const cfg: Config = r.data;
+  Object.defineProperty(cfg, 'source', { value: { file, locate }, enumerable: false });
   // sysctls are checked against the core's own table of names and ranges.
   const known = defaultSysctls();
   for (const k of Object.keys(cfg.sysctl)) {

@@ -5,12 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type ApplyReport, applyTable, type DesiredTable } from '../core/apply.js';
+import { type ApplyOptions, type ApplyReport, applyTable, type DesiredTable } from '../core/apply.js';
 import { type Clock, monotonicClock } from '../core/clock.js';
 import { FWD_DROUTE, FWD_MASK, FWD_MASQ, FWD_PROXY, FWD_TUNNEL } from '../core/constants.js';
 import { Director } from '../core/director.js';
 import { IpvsError } from '../core/errors.js';
-import type { ServiceInfo, ServiceKeySpec } from '../core/model.js';
+import type { DestInfo, ServiceInfo, ServiceKeySpec } from '../core/model.js';
 import '../core/schedulers/index.js';
 import type { Service } from '../core/service.js';
 import { type Config, desiredTable, loadConfigFile } from './config.js';
@@ -21,6 +21,25 @@ import { ControlServer } from './server.js';
 
 /** How often the director's timers run (connection expiry, estimator, defense). */
 const TICK_MS = 50;
+
+/**
+ * A part of vsd beyond the core and the planes (health checks, metrics, dashboard, sync):
+ * started after the planes, told about every (re)loaded config, stopped first.
+ */
+export interface VsdExtension {
+  readonly name: string;
+  /** Validate this extension's sections of a config; throw ConfigError (configErrorAt) if bad. */
+  checkConfig?(cfg: Config): void;
+  start(vsd: Vsd): Promise<void>;
+  /** A new config was applied (start-up config included, before start()). */
+  configure?(cfg: Config): void;
+  /** Adjust or hold out a configured real server when a table is applied (health state). */
+  destOverride?: ApplyOptions['destOverride'];
+  /** Extra per-dest facts for listings (`vsadm -L --json`), e.g. health and weight reasons. */
+  annotateDest?(serviceKey: string, dest: DestInfo): Record<string, unknown> | undefined;
+  status?(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
 
 export interface VsdOptions {
   logger: Logger;
@@ -34,6 +53,7 @@ export interface VsdOptions {
   /** Builds the data planes once the director exists (the CLI decides which). */
   planes?: (director: Director, log: Logger) => DataPlane[];
   sync?: SyncControl;
+  extensions?: VsdExtension[];
 }
 
 export interface ServiceStatus {
@@ -55,15 +75,19 @@ export class Vsd {
   private memPages = Number.MAX_SAFE_INTEGER;
   private memReadAt = 0;
   private lastCoverage = new Map<string, string>();
+  private readonly extensions: VsdExtension[];
+  readonly logger: Logger;
 
   constructor(private readonly opts: VsdOptions) {
     this.log = opts.logger;
+    this.logger = opts.logger;
     this.config = opts.config;
+    this.extensions = opts.extensions ?? [];
     this.director = new Director({
       now: opts.clock ?? monotonicClock,
       connCapacity: 1 << 16,
       availableMemoryPages: () => this.availableMemoryPages(),
-      expireBudget: 20_000,
+      expireBudget: 8192,
     });
     this.api = new LocalApi(this.director, opts.sync ?? null);
     this.control = new ControlServer((op, args) => this.dispatch(op, args), this.log);
@@ -71,7 +95,11 @@ export class Vsd {
 
   /** Start: table from the config, planes, timers, control endpoints. Throws on start-up errors. */
   async start(): Promise<void> {
-    if (this.config) this.applyConfig(this.config);
+    if (this.config) {
+      for (const x of this.extensions) x.checkConfig?.(this.config);
+      for (const x of this.extensions) x.configure?.(this.config);
+      this.applyConfig(this.config);
+    }
     await this.control.listenUnix(this.opts.socketPath);
     this.log.info({ socket: this.opts.socketPath }, 'control socket listening');
     if (this.opts.http) await this.startHttp(this.opts.http);
@@ -83,6 +111,15 @@ export class Vsd {
     this.director.onChange(() => this.reportCoverage());
     this.reportCoverage();
     this.timer = setInterval(() => this.tick(), TICK_MS);
+    for (const x of this.extensions) {
+      await x.start(this);
+      this.log.info({ extension: x.name }, 'started');
+    }
+  }
+
+  /** The config in effect (undefined when vsd runs without one). */
+  get currentConfig(): Config | undefined {
+    return this.config;
   }
 
   private async startHttp(h: NonNullable<VsdOptions['http']>): Promise<void> {
@@ -102,7 +139,8 @@ export class Vsd {
 
   private tick(): void {
     try {
-      this.director.advance();
+      // A mass expiry is done in slices, letting I/O in between (no long pause).
+      if (!this.director.advance()) setImmediate(() => this.tick());
     } catch (e) {
       this.log.error({ err: e }, 'timer run failed');
     }
@@ -128,7 +166,7 @@ export class Vsd {
     const table: DesiredTable = desiredTable(cfg);
     // Sysctls first: they may matter to how the table changes (expire_nodest_conn).
     for (const [name, value] of Object.entries(cfg.sysctl)) this.director.setSysctl(name, value);
-    const report = applyTable(this.director, table);
+    const report = applyTable(this.director, table, { destOverride: (key, d) => this.destOverride(key, d) });
     this.log.info(
       {
         added: report.addedServices.length,
@@ -144,10 +182,21 @@ export class Vsd {
     return report;
   }
 
+  private destOverride: NonNullable<ApplyOptions['destOverride']> = (key, d) => {
+    let cur: ReturnType<NonNullable<ApplyOptions['destOverride']>> = d;
+    for (const x of this.extensions) {
+      if (!cur || !x.destOverride) continue;
+      cur = x.destOverride(key, cur);
+    }
+    return cur;
+  };
+
   /** Re-read the config file and apply only the difference. A bad file changes nothing. */
   reload(): ApplyReport {
     if (!this.opts.configPath) throw new IpvsError('EINVAL', 'vsd was started without --config: nothing to reload');
     const cfg = loadConfigFile(this.opts.configPath);
+    for (const x of this.extensions) x.checkConfig?.(cfg);
+    for (const x of this.extensions) x.configure?.(cfg);
     const report = this.applyConfig(cfg);
     this.config = cfg;
     return report;
@@ -191,13 +240,22 @@ export class Vsd {
       connections: this.director.conns.count,
       connTableBytes: this.director.conns.byteSize,
       planes: Object.fromEntries(this.planes.map((p) => [p.name, p.status()])),
+      extensions: Object.fromEntries(this.extensions.map((x) => [x.name, x.status?.() ?? {}])),
       services: this.coverage(),
     };
   }
 
   private annotate(s: ServiceInfo): ServiceInfo & { servedBy: string[]; unserved?: string } {
-    const cov = this.coverage().find((c) => c.key === this.director.table.find(s)?.key);
-    return { ...s, servedBy: cov?.servedBy ?? [], ...(cov?.unserved ? { unserved: cov.unserved } : {}) };
+    const key = this.director.table.find(s)?.key ?? '';
+    const cov = this.coverage().find((c) => c.key === key);
+    const dests = this.extensions.some((x) => x.annotateDest)
+      ? s.dests.map((d) => {
+          let extra: Record<string, unknown> = {};
+          for (const x of this.extensions) extra = { ...extra, ...(x.annotateDest?.(key, d) ?? {}) };
+          return { ...d, ...extra };
+        })
+      : s.dests;
+    return { ...s, dests, servedBy: cov?.servedBy ?? [], ...(cov?.unserved ? { unserved: cov.unserved } : {}) };
   }
 
   /** One control API operation (arguments already shape-checked). */
@@ -230,6 +288,13 @@ export class Vsd {
 
   /** Stop: no new connections, optional drain, then everything closed. */
   async stop(drainMs = 0): Promise<void> {
+    for (const x of [...this.extensions].reverse()) {
+      try {
+        await x.stop();
+      } catch (e) {
+        this.log.error({ err: e, extension: x.name }, 'error while stopping');
+      }
+    }
     for (const p of this.planes) await p.stopAccepting();
     if (drainMs > 0 && this.director.conns.count > 0) {
       this.log.info({ drainMs, connections: this.director.conns.count }, 'draining');

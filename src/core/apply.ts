@@ -20,6 +20,15 @@ export interface DesiredTable {
   timeouts?: TimeoutsSpec;
 }
 
+export interface ApplyOptions {
+  /**
+   * Lets the owner adjust a configured real server before it is compared and applied (e.g. the
+   * health checker keeps a failed server at weight 0 or out of the table): return the spec to
+   * apply, or null to leave the server out.
+   */
+  destOverride?: (serviceKey: string, dest: DestSpec) => DestSpec | null;
+}
+
 export interface ApplyReport {
   addedServices: string[];
   editedServices: string[];
@@ -82,8 +91,12 @@ function sameDest(cur: Dest, want: DestSpec): boolean {
   );
 }
 
-export function applyTable(director: Director, desired: DesiredTable): ApplyReport {
-  validate(desired);
+export function applyTable(director: Director, desiredIn: DesiredTable, opts: ApplyOptions = {}): ApplyReport {
+  validate(desiredIn);
+  const override = opts.destOverride;
+  const desired: DesiredTable = override
+    ? { ...desiredIn, services: desiredIn.services.map((s) => ({ ...s, dests: s.dests.map((d) => override(keyOf(s), d)).filter((d): d is DestSpec => d !== null) })) }
+    : desiredIn;
   const report: ApplyReport = { addedServices: [], editedServices: [], deletedServices: [], addedDests: [], editedDests: [], deletedDests: [], unchanged: 0 };
   const wanted = new Map<string, DesiredService>();
   for (const s of desired.services) wanted.set(keyOf(s), s);

@@ -423,12 +423,20 @@ export class ConnTable {
     return true;
   }
 
+  /**
+   * The budget ran out in the middle of a slot: make the unvisited rest (still linked among
+   * themselves, still marked with this slot) the slot's list again in O(1), and move back the
+   * few entries this pass re-linked into the slot one by one (each was visited anyway).
+   */
   private relinkChain(first: number, slot: number): void {
-    let i = first;
-    while (i !== NIL) {
-      const next = this.wheelNext[i]!;
-      this.link(i, slot);
-      i = next;
+    let again = this.wheel[slot]!;
+    this.wheel[slot] = first;
+    this.wheelPrev[first] = NIL;
+    this.wheelSlot[first] = slot;
+    while (again !== NIL) {
+      const next = this.wheelNext[again]!;
+      this.link(again, slot);
+      again = next;
     }
   }
 
