@@ -9,6 +9,7 @@ import { IPPROTO_UDP } from '../../src/core/constants.js';
 import { VERDICT_ACCEPT, VERDICT_DROP, VERDICT_UNREACH } from '../../src/core/director.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/core/proto/tcp.js';
 import { applyRules, Client, makeDirector } from '../helpers/director.js';
+import { GOLDEN_SCHEDULING } from '../helpers/golden.js';
 
 const VIP = '198.18.0.1:80';
 const svcKey = { af: 4 as const, protocol: 6, addr: '198.18.0.1', port: 80, fwmark: 0 };
@@ -265,7 +266,7 @@ test('estimator: rates computed as the kernel computes them (golden estimator.tx
   const c = new Client(d, '198.18.0.2:30000', '198.18.100.29:53', IPPROTO_UDP);
   clock.set(Math.ceil(clock.ms / 2000) * 2000);
   d.advance();
-  const golden = readFileSync(new URL('../../../shared/spec/golden/scheduling/estimator.txt', import.meta.url), 'utf8');
+  const golden = readFileSync(`${GOLDEN_SCHEDULING}estimator.txt`, 'utf8');
   const want = [...golden.matchAll(/^UDP {2}198\.18\.100\.29:53\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/gm)].slice(0, 8).map((m) => m.slice(1).map(Number));
   const got: number[][] = [];
   for (const n of [64, 100, 100, 100, 100, 36, 0, 0]) {

@@ -1,5 +1,5 @@
 // Replays the golden scheduling scenarios (what the real kernel IPVS decided, captured in
-// ../shared/spec/golden/scheduling) through the director: same table, same clients, same
+// test/fixtures/golden/scheduling) through the director: same table, same clients, same
 // order; every choice and the final active/inactive counts must match.
 
 import assert from 'node:assert/strict';
@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { IPPROTO_UDP } from '../../src/core/constants.js';
 import { applyRules, Client, makeDirector } from '../helpers/director.js';
+import { GOLDEN_SCHEDULING } from '../helpers/golden.js';
 
-const DIR = new URL('../../../shared/spec/golden/scheduling/', import.meta.url).pathname;
+const DIR = GOLDEN_SCHEDULING;
 const RS: Record<string, string> = { '198.19.0.11': 'rs1', '198.19.0.12': 'rs2', '198.19.0.13': 'rs3', '198.19.0.14': 'rs4' };
 
 interface Row {
