@@ -3,6 +3,7 @@
 // in-process over a Director (local-api.ts) and over the control socket of vsd (client.ts).
 // Failures are IpvsError with the kernel's errno, so callers print what ipvsadm prints.
 
+import type { ApplyReport, DesiredTable } from '../core/apply.js';
 import type {
   ConnInfo,
   DestSpec,
@@ -57,4 +58,6 @@ export interface IpvsApi {
   getDaemons(): Promise<DaemonInfo[]>;
   /** Connection entries and persistence templates, as /proc/net/ip_vs_conn lists them. */
   getConnections(): Promise<ConnInfo[]>;
+  /** Make the table equal to `t`, changing only what differs (reload, `vsadm -R`). */
+  applyTable(t: DesiredTable): Promise<ApplyReport>;
 }

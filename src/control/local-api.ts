@@ -2,6 +2,7 @@
 // tests and embedders use directly. Daemon-specific parts (sync daemons) are delegated to an
 // optional handler so the core stays free of sockets.
 
+import { type ApplyReport, applyTable, type DesiredTable } from '../core/apply.js';
 import type { Director } from '../core/director.js';
 import type { ConnInfo, DestSpec, InfoSnapshot, ServiceInfo, ServiceKeySpec, ServiceSpec, TimeoutsSpec } from '../core/model.js';
 import { fail } from '../core/errors.js';
@@ -72,5 +73,8 @@ export class LocalApi implements IpvsApi {
   }
   async getConnections(): Promise<ConnInfo[]> {
     return this.director.connInfos();
+  }
+  async applyTable(t: DesiredTable): Promise<ApplyReport> {
+    return applyTable(this.director, t);
   }
 }

@@ -14,6 +14,7 @@ import { describeApiError, type ErrorSink, Exit, type IpvsOp, tryHelpText } from
 import { type NameResolver, SystemResolver } from './names.js';
 import { type CommandEntry, emptyFormat, type Flavor, type Format, hasOption, type ParseContext, parseOptions, type SvcEntry, validateCommand } from './parse.js';
 import { CharReader, restoreTable } from './restore.js';
+import { ShadowApi } from './shadow.js';
 import { formatSaveEntry } from './save.js';
 import { sortDests, sortServices } from './sort.js';
 
@@ -160,7 +161,15 @@ async function processOptions(args: string[], rc: RunContext, readingStdin: bool
         throw new Exit(255);
       }
       rc.stdin ??= new CharReader(rc.io.stdin);
-      return restoreTable(rc.stdin, rc.io.argv0, (line) => processOptions(line, rc, true));
+      // The lines run against a scratch copy of the table; vsd then applies the difference,
+      // also when a line ends the restore early (the lines before it took effect in ipvsadm).
+      const shadow = await ShadowApi.create(rc.api);
+      const src = { ...rc, api: shadow };
+      try {
+        return await restoreTable(rc.stdin, rc.io.argv0, (line) => processOptions(line, src, true));
+      } finally {
+        await shadow.commit();
+      }
     }
     case 'save':
       await listAll(rc, { ...ce.format, rule: true });

@@ -3,6 +3,7 @@
 // stderr and the exit status, and an overlay that adds the counters and connection entries real
 // traffic would have produced (for the golden cases recorded after traffic).
 
+import type { ApplyReport, DesiredTable } from '../../../src/core/apply.js';
 import '../../../src/core/schedulers/index.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { Director } from '../../../src/core/director.js';
@@ -194,6 +195,9 @@ export class TrafficOverlay implements IpvsApi {
   }
   setTimeouts(t: TimeoutsSpec): Promise<void> {
     return this.inner.setTimeouts(t);
+  }
+  applyTable(t: DesiredTable): Promise<ApplyReport> {
+    return this.inner.applyTable(t);
   }
   getTimeouts(): Promise<TimeoutsSpec> {
     return this.inner.getTimeouts();

@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { CharReader, readConfigLine } from '../../../src/cli/vsadm/restore.js';
 import { runVsadm } from '../../../src/cli/vsadm/run.js';
+import { TCP_ACK } from '../../../src/core/proto/tcp.js';
+import { Client } from '../../helpers/director.js';
 import { newApi, testResolver, vsadm } from './harness.js';
 
 async function lines(input: string | string[]): Promise<(string[] | null)[]> {
@@ -135,5 +137,33 @@ describe('save and restore', () => {
     assert.equal(saved, '-A -f -2 -s rr\n-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.1:80 -m -w 1\n');
     await vsadm(api, ['-C']);
     assert.deepEqual(await vsadm(api, ['-R'], { stdin: saved }), { out: '', err: "invalid fwmark value `-2' specified\n", status: 2 });
+  });
+});
+
+describe('restore by difference', () => {
+  test('-C then the same table again keeps established connections and counters', async () => {
+    const { api, director } = newApi();
+    await vsadm(api, ['-R'], { stdin: '-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.2:80 -m -w 1\n-a -t 198.18.0.1:80 -r 198.19.0.3:80 -m -w 1\n' });
+    const c = new Client(director, '198.18.5.5:40000', '198.18.0.1:80');
+    const server = c.open();
+    const before = (await vsadm(api, ['-L', '-n'])).out;
+    const r = await vsadm(api, ['-R'], { stdin: '-C\n-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.2:80 -m -w 1\n-a -t 198.18.0.1:80 -r 198.19.0.3:80 -m -w 1\n' });
+    assert.equal(r.status, 0);
+    assert.equal((await vsadm(api, ['-L', '-n'])).out, before);
+    assert.equal(director.conns.count, 1);
+    assert.ok(c.in(TCP_ACK) >= 0);
+    assert.equal(c.server(), server);
+  });
+
+  test('only what differs changes: an edited weight, a removed server, a new one', async () => {
+    const { api, director } = newApi();
+    await vsadm(api, ['-R'], { stdin: '-A -t 198.18.0.1:80 -s wlc\n-a -t 198.18.0.1:80 -r 198.19.0.2:80 -m -w 1\n-a -t 198.18.0.1:80 -r 198.19.0.3:80 -m -w 1\n' });
+    const c = new Client(director, '198.18.5.5:40000', '198.18.0.1:80');
+    const kept = c.open()!;
+    const other = kept === '198.19.0.2:80' ? '198.19.0.3:80' : '198.19.0.2:80';
+    await vsadm(api, ['-R'], { stdin: `-C\n-A -t 198.18.0.1:80 -s wlc\n-a -t 198.18.0.1:80 -r ${kept} -m -w 5\n-a -t 198.18.0.1:80 -r 198.19.0.4:80 -m -w 1\n` });
+    assert.equal((await vsadm(api, ['-S', '-n'])).out, `-A -t 198.18.0.1:80 -s wlc\n-a -t 198.18.0.1:80 -r ${kept} -m -w 5\n-a -t 198.18.0.1:80 -r 198.19.0.4:80 -m -w 1\n`);
+    assert.ok(!(await vsadm(api, ['-S', '-n'])).out.includes(other));
+    assert.ok(c.in(TCP_ACK) >= 0);
   });
 });
