@@ -245,9 +245,9 @@ export class Vsd {
     };
   }
 
-  private annotate(s: ServiceInfo): ServiceInfo & { servedBy: string[]; unserved?: string } {
+  private annotate(s: ServiceInfo, coverage = this.coverage()): ServiceInfo & { servedBy: string[]; unserved?: string } {
     const key = this.director.table.find(s)?.key ?? '';
-    const cov = this.coverage().find((c) => c.key === key);
+    const cov = coverage.find((c) => c.key === key);
     const dests = this.extensions.some((x) => x.annotateDest)
       ? s.dests.map((d) => {
           let extra: Record<string, unknown> = {};
@@ -262,8 +262,11 @@ export class Vsd {
   private async dispatch(op: string, args: unknown[]): Promise<unknown> {
     const api = this.api as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
     switch (op) {
-      case 'getServices':
-        return (await this.api.getServices()).map((s) => this.annotate(s));
+      case 'getServices': {
+        const coverage = this.coverage();
+        const byKey = new Map(coverage.map((c) => [c.key, c]));
+        return (await this.api.getServices()).map((s) => this.annotate(s, [byKey.get(this.director.table.find(s)?.key ?? '') ?? { key: '', servedBy: [] }]));
+      }
       case 'getService':
         return this.annotate(await this.api.getService(args[0] as ServiceKeySpec));
       case 'applyTable':

@@ -7,6 +7,8 @@ import { IpAddr, maskV6 } from './addr.js';
 import { type Clock, seededRandom32 } from './clock.js';
 import { ConnTable } from './conn-table.js';
 import {
+  CONN_F_BACKUP_UPD_MASK,
+  CONN_F_HASHED,
   CONN_F_INACTIVE,
   CONN_F_NOOUTPUT,
   CONN_F_ONE_PACKET,
@@ -15,6 +17,7 @@ import {
   CTPL_S_ASSURED,
   DEST_F_OVERLOAD,
   FWD_MASK,
+  FWD_MASQ,
   IP_VS_VERSION_CODE,
   IPPROTO_IP,
   IPPROTO_SCTP,
@@ -67,6 +70,18 @@ import type { SchedulerContext } from './schedulers/scheduler.js';
 import type { Dest, Service } from './service.js';
 import { ServiceTable, updateOverload } from './service-table.js';
 import { ESTIMATOR_PERIOD_MS, Stats } from './stats.js';
+import {
+  establishedState,
+  expandJiffies16,
+  msToJiffies,
+  SYNC_DEFAULT_TIMEOUT_MS,
+  SYNC_HZ,
+  SYNC_MAX_TIMEOUT_S,
+  type SyncApplyResult,
+  type SyncConnRecord,
+  syncRateDecision,
+  syncState,
+} from './sync.js';
 import { defaultSysctls, type Sysctls, setSysctl } from './sysctl.js';
 
 /** Verdicts of the packet path when no connection carries the packet. */
@@ -109,8 +124,20 @@ export class Director {
   readonly table: ServiceTable;
   readonly sysctl: Sysctls = defaultSysctls();
   readonly totalStats = new Stats();
+  /**
+   * Packets and entries the core refused, by reason: `noDest` (no real server: ICMP port
+   * unreachable), `dropPacket` (the drop_packet defense), `destUnavailable` (a connection whose
+   * real server was deleted, silently dropped), `dropEntry` (entries removed by the drop_entry
+   * defense), `nodestFlush` (connections flushed by expire_nodest_conn).
+   */
+  readonly drops = { noDest: 0, dropPacket: 0, destUnavailable: 0, dropEntry: 0, nodestFlush: 0 };
   /** Planes register here to learn when an entry they carry is freed. */
   onConnFree: ConnExpireHook | null = null;
+  /**
+   * Set by a running sync master: called where the kernel calls ip_vs_sync_conn (end of the
+   * IN path, and when an expiry is postponed) with the entry and its packet count.
+   */
+  syncMaster: ((conn: number, pkts: number) => void) | null = null;
   private readonly changeListeners: (() => void)[] = [];
 
   private readonly now: Clock;
@@ -161,6 +188,11 @@ export class Director {
     this.nextDefense = t + DEFENSE_PERIOD_MS;
     this.nextTrashSweep = t + TRASH_SWEEP_MS;
     this.nextSchedTick = t + SCHED_TICK_MS;
+  }
+
+  /** The injected clock's current time, in milliseconds. */
+  nowMs(): number {
+    return this.now();
   }
 
   // ======================================================================================
@@ -360,7 +392,10 @@ export class Director {
     if (cp >= 0) {
       const dest = this.connDest(cp);
       if (dest && !dest.available) {
-        if (!this.sysctl.expire_nodest_conn) return VERDICT_DROP;
+        if (!this.sysctl.expire_nodest_conn) {
+          this.drops.destUnavailable++;
+          return VERDICT_DROP;
+        }
         this.expireNowUnhashed(cp);
         cp = -1;
       }
@@ -374,7 +409,10 @@ export class Director {
     this.stateTransition(cp, DIR_INPUT, tcpFlags);
     const ops = (c.flags[cp]! & CONN_F_ONE_PACKET) !== 0;
     if (!ops) c.inPkts[cp] = (c.inPkts[cp]! + 1) >>> 0;
-    else {
+    if (this.syncMaster) {
+      // OPS entries count as sync_threshold; the sync code bumps their template's in_pkts.
+      this.syncMaster(cp, ops ? this.sysctl.sync_threshold[0] : c.inPkts[cp]!);
+    } else if (ops) {
       const ct = c.control[cp]!;
       if (ct >= 0) c.inPkts[ct] = (c.inPkts[ct]! + 1) >>> 0;
     }
@@ -486,7 +524,10 @@ export class Director {
     }
     const svc = this.table.lookup(flow.family, proto, flow.d0, flow.d1, flow.d2, flow.d3, flow.dport, flow.mark);
     if (!svc) return VERDICT_ACCEPT;
-    if (this.dropRate && this.todrop()) return VERDICT_DROP;
+    if (this.dropRate && this.todrop()) {
+      this.drops.dropPacket++;
+      return VERDICT_DROP;
+    }
     // ip_vs_schedule
     if (flow.sport === 20) return VERDICT_ACCEPT; // never schedule active FTP data
     let cp: number;
@@ -510,6 +551,7 @@ export class Director {
   /** ip_vs_leave: the service exists but no real server was found. */
   private leave(svc: Service, flow: Flow): number {
     if (svc.port === 21 && flow.dport !== 21) return VERDICT_ACCEPT;
+    this.drops.noDest++;
     return VERDICT_UNREACH;
   }
 
@@ -799,6 +841,7 @@ export class Director {
     const c = this.conns;
     if (c.nControl[cp]! > 0) {
       c.timeout[cp] = CONTROL_POSTPONE_MS;
+      this.syncMaster?.(cp, this.sysctl.sync_threshold[0]);
       c.setTimer(cp, this.now() + CONTROL_POSTPONE_MS);
       return;
     }
@@ -873,7 +916,10 @@ export class Director {
     for (const i of c.entries()) {
       if (c.flags[i]! & CONN_F_TEMPLATE) continue;
       const d = this.connDest(i);
-      if (d && !d.available) this.dropConn(i);
+      if (d && !d.available) {
+        this.drops.nodestFlush++;
+        this.dropConn(i);
+      }
     }
   }
 
@@ -977,8 +1023,214 @@ export class Director {
       } else {
         drop = this.todropEntry(i, now);
       }
-      if (drop) this.dropConn(i);
+      if (drop) {
+        this.drops.dropEntry++;
+        this.dropConn(i);
+      }
     }
+  }
+
+  // ---- connection sync (spec §10) ---------------------------------------------------------
+
+  /**
+   * Master: ip_vs_sync_conn_needed — whether this entry is sent now, given its IN-path packet
+   * count. When it is, old_state and sync_endtime are updated (the kernel's compare-exchange
+   * always wins here: one thread). Templates skip the state gate and the packet count;
+   * TCP/SCTP moves to a closing state are forced out at once.
+   */
+  syncNeeded(cp: number, pkts: number): boolean {
+    const c = this.conns;
+    const s = this.sysctl;
+    const nowJ = msToJiffies(this.now());
+    const flags = c.flags[cp]!;
+    const template = (flags & CONN_F_TEMPLATE) !== 0;
+    const timeoutJ = msToJiffies(c.timeout[cp]!);
+    let orig: number;
+    if (c.syncEnd[cp] === 0) {
+      // Not known yet: the kernel starts sync_endtime at the creation time, which is now for
+      // an entry reaching its first packet (the way entries are made here).
+      orig = (nowJ & ~3) >>> 0;
+      c.syncEnd[cp] = orig & 0xffff;
+    } else {
+      orig = expandJiffies16(c.syncEnd[cp]!, ((nowJ + timeoutJ) & ~3) >>> 0);
+    }
+    let force = false;
+    let n: number;
+    if (!template && s.sync_persist_mode && this.syncInPersistence(cp)) return false;
+    const proto = c.protocol[cp]!;
+    const st = c.state[cp]!;
+    if (!template && (proto === IPPROTO_TCP || proto === IPPROTO_SCTP)) {
+      if (!syncState(proto, st)) return false;
+      force = st !== c.oldState[cp];
+    }
+    if (force && st !== establishedState(proto)) {
+      n = ((nowJ + timeoutJ) & ~3) >>> 0;
+    } else {
+      n = syncRateDecision(nowJ, timeoutJ, orig, template, pkts, {
+        threshold: s.sync_threshold[0],
+        period: s.sync_threshold[1],
+        refreshJ: s.sync_refresh_period * SYNC_HZ,
+        retries: s.sync_retries,
+      });
+      if (n < 0) return false;
+    }
+    c.oldState[cp] = st;
+    c.syncEnd[cp] = n & 0xffff;
+    return true;
+  }
+
+  /** in_persistence: some controller up the chain is a template. */
+  private syncInPersistence(cp: number): boolean {
+    const c = this.conns;
+    // Chains are template → conn (or FTP data → control → template): a few hops at most.
+    for (let ct = c.control[cp]!, hops = 0; ct >= 0 && hops < 8; ct = c.control[ct]!, hops++) {
+      if (c.flags[ct]! & CONN_F_TEMPLATE) return true;
+    }
+    return false;
+  }
+
+  /** The entry as the master sends it (addresses, ports, flags, state, timeout in seconds). */
+  syncRecord(cp: number): SyncConnRecord {
+    const c = this.conns;
+    const o = cp * 4;
+    const af = c.af[cp] as 4 | 6;
+    const daf = c.daf[cp] as 4 | 6;
+    return {
+      af,
+      protocol: c.protocol[cp]!,
+      flags: c.flags[cp]! & ~CONN_F_HASHED,
+      state: c.state[cp]!,
+      cport: c.cport[cp]!,
+      vport: c.vport[cp]!,
+      dport: c.dport[cp]!,
+      fwmark: c.fwmark[cp]!,
+      timeout: Math.floor(c.timeout[cp]! / 1000),
+      caddr: new IpAddr(af, c.caddr[o]!, c.caddr[o + 1], c.caddr[o + 2], c.caddr[o + 3]),
+      vaddr: new IpAddr(af, c.vaddr[o]!, c.vaddr[o + 1], c.vaddr[o + 2], c.vaddr[o + 3]),
+      daddr: new IpAddr(daf, c.daddr[o]!, c.daddr[o + 1], c.daddr[o + 2], c.daddr[o + 3]),
+    };
+  }
+
+  /**
+   * Backup: apply one received record (ip_vs_proc_conn). `rec.flags` are already reduced as
+   * its wire version demands. Existing entries only get their INACTIVE/SEQ bits (counters
+   * moved) and a dest if they had none; a record naming another real server replaces an
+   * entry when it is active and is ignored when inactive (a late expiry notice). New entries
+   * bind to the local dest found by (daddr, dport) then (daddr, 0), or stay unbound. Then
+   * in_pkts, state, old_state and the timeout are set and the timer armed.
+   */
+  applySyncRecord(rec: SyncConnRecord): SyncApplyResult {
+    if (this.pendingOps >= 0) this.freeOps();
+    const c = this.conns;
+    let flags = rec.flags >>> 0;
+    const template = (flags & CONN_F_TEMPLATE) !== 0;
+    const af = rec.af;
+    const ca = rec.caddr;
+    const va = rec.vaddr;
+    const da = rec.daddr;
+    let result: SyncApplyResult = 'updated';
+    let cp: number;
+    if (!template) {
+      cp = c.lookupIn(af, rec.protocol, ca.w0, ca.w1, ca.w2, ca.w3, rec.cport, va.w0, va.w1, va.w2, va.w3, rec.vport);
+      if (cp < 0 && c.count > 0) cp = c.lookupIn(af, rec.protocol, ca.w0, ca.w1, ca.w2, ca.w3, 0, va.w0, va.w1, va.w2, va.w3, rec.vport);
+      if (cp >= 0 && !this.syncSameDest(cp, da, rec.dport)) {
+        if (flags & CONN_F_INACTIVE) return 'stale';
+        this.expireNowUnhashed(cp);
+        cp = -1;
+        result = 'replaced';
+      }
+    } else {
+      cp = c.lookupTemplate(af, rec.protocol, ca.w0, ca.w1, ca.w2, ca.w3, rec.cport, va.w0, va.w1, va.w2, va.w3, rec.vport);
+    }
+    if (cp >= 0) {
+      if (!template) this.moveActivity(cp, !(flags & CONN_F_INACTIVE));
+      c.flags[cp] = ((flags & CONN_F_BACKUP_UPD_MASK) | (c.flags[cp]! & ~CONN_F_BACKUP_UPD_MASK)) >>> 0;
+      if (c.dest[cp]! < 0) {
+        const dest = this.syncFindDest(cp);
+        if (dest) this.bindDest(cp, dest, c.flags[cp]! & ~CONN_F_HASHED);
+      }
+    } else {
+      if (result !== 'replaced') result = 'created';
+      flags &= ~CONN_F_HASHED;
+      const dest = this.syncLookupDest(af, rec.protocol, va, rec.vport, da, rec.dport, rec.fwmark, flags);
+      if (dest) {
+        cp = this.allocEntry(af, rec.protocol, ca.w0, ca.w1, ca.w2, ca.w3, rec.cport, va.w0, va.w1, va.w2, va.w3, rec.vport, dest, rec.dport, flags, rec.fwmark);
+      } else {
+        cp = this.syncAllocUnbound(rec, flags);
+      }
+      c.syncEnd[cp] = msToJiffies(this.now()) & 0xfffc;
+      if (!(c.flags[cp]! & CONN_F_ONE_PACKET)) c.hash(cp);
+    }
+    // Sequence data (FTP NAT) has nowhere to live here: only the IN_SEQ/OUT_SEQ bits stay.
+    c.inPkts[cp] = this.sysctl.sync_threshold[0];
+    c.state[cp] = rec.state & 0xff;
+    c.oldState[cp] = rec.state & 0xff;
+    if (rec.timeout) {
+      c.timeout[cp] = Math.min(rec.timeout, SYNC_MAX_TIMEOUT_S) * 1000;
+    } else {
+      c.timeout[cp] = this.syncProtoTimeout(rec.protocol, rec.state, template);
+    }
+    this.put(cp);
+    return result;
+  }
+
+  private syncSameDest(cp: number, da: IpAddr, dport: number): boolean {
+    const c = this.conns;
+    const o = cp * 4;
+    if (c.dport[cp] !== dport || c.daddr[o] !== da.w0) return false;
+    return c.daf[cp] === 4 || (c.daddr[o + 1] === da.w1 && c.daddr[o + 2] === da.w2 && c.daddr[o + 3] === da.w3);
+  }
+
+  /** ip_vs_try_bind_dest's lookup for an existing unbound entry. */
+  private syncFindDest(cp: number): Dest | null {
+    const c = this.conns;
+    const o = cp * 4;
+    const af = c.af[cp] as 4 | 6;
+    const va = new IpAddr(af, c.vaddr[o]!, c.vaddr[o + 1], c.vaddr[o + 2], c.vaddr[o + 3]);
+    const da = new IpAddr(af, c.daddr[o]!, c.daddr[o + 1], c.daddr[o + 2], c.daddr[o + 3]);
+    return this.syncLookupDest(af, c.protocol[cp]!, va, c.vport[cp]!, da, c.dport[cp]!, c.fwmark[cp]!, c.flags[cp]!);
+  }
+
+  /**
+   * ip_vs_find_dest: the service by the packet lookup order, then the dest by (daddr, port)
+   * and (daddr, port ^ dport) where port is dport, or 0 for a fwmark entry not sent as NAT —
+   * so both dport and 0 are tried.
+   */
+  private syncLookupDest(af: 4 | 6, proto: number, va: IpAddr, vport: number, da: IpAddr, dport: number, fwmark: number, flags: number): Dest | null {
+    const svc = this.table.lookup(af, proto, va.w0, va.w1, va.w2, va.w3, vport, fwmark);
+    if (!svc) return null;
+    const port = fwmark && (flags & FWD_MASK) !== FWD_MASQ ? 0 : dport;
+    return svc.findDest(da, port) ?? svc.findDest(da, port ^ dport) ?? null;
+  }
+
+  /** ip_vs_conn_new without a dest: the entry keeps the record's addresses and flags. */
+  private syncAllocUnbound(rec: SyncConnRecord, flags: number): number {
+    const c = this.conns;
+    const i = c.alloc();
+    const o = i * 4;
+    c.af[i] = rec.af;
+    c.daf[i] = rec.af;
+    c.protocol[i] = rec.protocol;
+    c.setAddr(c.caddr, i, rec.caddr);
+    c.setAddr(c.vaddr, i, rec.vaddr);
+    c.setAddr(c.daddr, i, rec.daddr);
+    if (rec.af === 4) c.daddr[o + 1] = c.daddr[o + 2] = c.daddr[o + 3] = 0;
+    c.cport[i] = rec.cport;
+    c.vport[i] = rec.vport;
+    c.dport[i] = rec.dport;
+    c.fwmark[i] = rec.fwmark >>> 0;
+    c.flags[i] = flags;
+    return i;
+  }
+
+  /** A v0 record has no timeout: the local one for its state; templates (and others) 180 s. */
+  private syncProtoTimeout(proto: number, state: number, template: boolean): number {
+    if (!template) {
+      if (proto === IPPROTO_TCP) return this.tcpTimeouts[state] ?? SYNC_DEFAULT_TIMEOUT_MS;
+      if (proto === IPPROTO_UDP) return this.udpTimeout;
+      if (proto === IPPROTO_SCTP) return this.sctpTimeouts[state] ?? SYNC_DEFAULT_TIMEOUT_MS;
+    }
+    return SYNC_DEFAULT_TIMEOUT_MS;
   }
 }
 
