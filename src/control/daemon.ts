@@ -13,7 +13,7 @@ import { IpvsError } from '../core/errors.js';
 import type { DestInfo, ServiceInfo, ServiceKeySpec } from '../core/model.js';
 import '../core/schedulers/index.js';
 import type { Service } from '../core/service.js';
-import { type Config, desiredTable, loadConfigFile } from './config.js';
+import { type Config, ConfigError, desiredTable } from './config.js';
 import { LocalApi, type SyncControl } from './local-api.js';
 import type { DataPlane } from './plane.js';
 import { defaultRuntimeDir } from './protocol.js';
@@ -35,6 +35,8 @@ export interface VsdExtension {
   configure?(cfg: Config): void;
   /** Adjust or hold out a configured real server when a table is applied (health state). */
   destOverride?: ApplyOptions['destOverride'];
+  /** Real servers this extension keeps in a service beyond the configured ones (sorry server). */
+  extraDests?: ApplyOptions['extraDests'];
   /** Extra per-dest facts for listings (`vsadm -L --json`), e.g. health and weight reasons. */
   annotateDest?(serviceKey: string, dest: DestInfo): Record<string, unknown> | undefined;
   status?(): Record<string, unknown>;
@@ -43,9 +45,12 @@ export interface VsdExtension {
 
 export interface VsdOptions {
   logger: Logger;
-  /** Loaded config (validated); reload re-reads configPath when given. */
+  /** Loaded config (validated). */
   config?: Config;
+  /** Where it came from (shown in status). */
   configPath?: string;
+  /** Loads the config again for a reload (YAML/JSON file, or a keepalived.conf translated). */
+  loadConfig?: () => Config;
   socketPath: string;
   /** HTTP JSON API listen address, if wanted. */
   http?: { host: string; port: number; token?: string; tokenFile?: string };
@@ -166,7 +171,10 @@ export class Vsd {
     const table: DesiredTable = desiredTable(cfg);
     // Sysctls first: they may matter to how the table changes (expire_nodest_conn).
     for (const [name, value] of Object.entries(cfg.sysctl)) this.director.setSysctl(name, value);
-    const report = applyTable(this.director, table, { destOverride: (key, d) => this.destOverride(key, d) });
+    const report = applyTable(this.director, table, {
+      destOverride: (key, d) => this.destOverride(key, d),
+      extraDests: (key) => this.extensions.flatMap((x) => x.extraDests?.(key) ?? []),
+    });
     this.log.info(
       {
         added: report.addedServices.length,
@@ -193,8 +201,14 @@ export class Vsd {
 
   /** Re-read the config file and apply only the difference. A bad file changes nothing. */
   reload(): ApplyReport {
-    if (!this.opts.configPath) throw new IpvsError('EINVAL', 'vsd was started without --config: nothing to reload');
-    const cfg = loadConfigFile(this.opts.configPath);
+    if (!this.opts.loadConfig) throw new IpvsError('EINVAL', 'vsd was started without --config: nothing to reload');
+    let cfg: Config;
+    try {
+      cfg = this.opts.loadConfig();
+    } catch (e) {
+      if (e instanceof ConfigError) throw new IpvsError('EINVAL', `bad config: ${e.message}`);
+      throw e;
+    }
     for (const x of this.extensions) x.checkConfig?.(cfg);
     for (const x of this.extensions) x.configure?.(cfg);
     const report = this.applyConfig(cfg);

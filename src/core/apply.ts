@@ -27,6 +27,8 @@ export interface ApplyOptions {
    * apply, or null to leave the server out.
    */
   destOverride?: (serviceKey: string, dest: DestSpec) => DestSpec | null;
+  /** Real servers the owner keeps in a service beyond the configured ones (a sorry server). */
+  extraDests?: (serviceKey: string) => DestSpec[];
 }
 
 export interface ApplyReport {
@@ -93,10 +95,19 @@ function sameDest(cur: Dest, want: DestSpec): boolean {
 
 export function applyTable(director: Director, desiredIn: DesiredTable, opts: ApplyOptions = {}): ApplyReport {
   validate(desiredIn);
-  const override = opts.destOverride;
-  const desired: DesiredTable = override
-    ? { ...desiredIn, services: desiredIn.services.map((s) => ({ ...s, dests: s.dests.map((d) => override(keyOf(s), d)).filter((d): d is DestSpec => d !== null) })) }
-    : desiredIn;
+  const { destOverride: override, extraDests: extra } = opts;
+  const desired: DesiredTable =
+    override || extra
+      ? {
+          ...desiredIn,
+          services: desiredIn.services.map((s) => {
+            const key = keyOf(s);
+            const dests = override ? s.dests.map((d) => override(key, d)).filter((d): d is DestSpec => d !== null) : [...s.dests];
+            for (const x of extra?.(key) ?? []) if (!dests.some((d) => d.port === x.port && canonical(d.addr) === canonical(x.addr))) dests.push(x);
+            return { ...s, dests };
+          }),
+        }
+      : desiredIn;
   const report: ApplyReport = { addedServices: [], editedServices: [], deletedServices: [], addedDests: [], editedDests: [], deletedDests: [], unchanged: 0 };
   const wanted = new Map<string, DesiredService>();
   for (const s of desired.services) wanted.set(keyOf(s), s);

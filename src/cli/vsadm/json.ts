@@ -63,7 +63,16 @@ function destJson(d: DestInfo): unknown {
     tunnel,
     stats: { ...d.stats },
     rates: { ...d.rates },
+    // What vsd's extensions add (health: state, configured weight, reason of the weight)
+    ...pick(d, ['configuredWeight', 'weightReason', 'health']),
   };
+}
+
+/** The daemon's own fields beyond the kernel model, when present (see docs/vsadm.md). */
+function pick(o: object, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (k in o) out[k] = (o as Record<string, unknown>)[k];
+  return out;
 }
 
 export function serviceJson(svc: ServiceInfo, dests: readonly DestInfo[]): unknown {
@@ -86,6 +95,8 @@ export function serviceJson(svc: ServiceInfo, dests: readonly DestInfo[]): unkno
     flags: svc.flags,
     stats: { ...svc.stats },
     rates: { ...svc.rates },
+    // Which data plane carries the service; why none can, if so
+    ...pick(svc, ['servedBy', 'unserved']),
     dests: dests.map(destJson),
   };
 }
