@@ -1,16 +1,22 @@
 // vsd: the tsvs daemon. Parses its command line, loads the config, starts the director with
 // its data planes and control API, and handles signals (SIGHUP reload, SIGTERM/SIGINT stop).
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { ConfigError, type Config, loadConfigFile, parseConfig, parseHostPort } from '../control/config.js';
 import { Vsd, type VsdExtension } from '../control/daemon.js';
+import { formatWarning, type KeepalivedResult, loadKeepalivedFile, looksLikeKeepalived } from '../control/keepalived.js';
 import type { DataPlane } from '../control/plane.js';
 import { defaultSocketPath } from '../control/protocol.js';
 import type { Director } from '../core/director.js';
+import { HealthManager } from '../health/manager.js';
+import { MetricsExtension, ProcExtension } from '../metrics/extension.js';
+import { SyncDaemons } from '../sync/daemon.js';
+import { SyncExtension } from '../sync/extension.js';
 import { VERSION } from '../version.js';
+import { WebExtension } from '../web/extension.js';
 
 const HELP = `Usage: vsd [options]
 
@@ -18,12 +24,17 @@ The tsvs daemon: holds the virtual server table and the connection table, and ru
 planes that carry the connections. vsadm (an ipvsadm drop-in) talks to it.
 
 Options:
-  -c, --config FILE         load a YAML or JSON config (re-read on SIGHUP or vsadm --reload)
-      --check               validate the config and exit
+  -c, --config FILE         load a YAML or JSON config (re-read on SIGHUP or vsadm --reload);
+                            a keepalived.conf is recognised by its content
+  -k, --keepalived FILE     load the virtual_server blocks of a keepalived.conf (re-read on SIGHUP)
+      --check               validate the config (YAML or keepalived.conf) and exit
       --socket PATH         control socket (default: $TSVS_SOCKET or <runtime dir>/vsd.sock)
       --http HOST:PORT      also serve the HTTP JSON API (needs a bearer token)
       --http-token-file F   file holding the HTTP API token (else one is generated)
       --drain SECONDS       on SIGTERM, let established connections finish for up to SECONDS
+      --metrics HOST:PORT   serve Prometheus metrics there (/metrics)
+      --web HOST:PORT       serve the web dashboard there
+      --proc-dir DIR        keep /proc-format files (DIR/net/ip_vs, ip_vs_stats, ip_vs_conn…) current
       --no-proxy            do not start the proxy data plane
       --log-level LEVEL     trace, debug, info, warn, error (default info)
       --demo                also start three demo real servers behind 127.0.0.1:8080
@@ -34,6 +45,7 @@ Without --config, vsd starts with an empty table.`;
 
 interface CliOptions {
   configPath?: string;
+  keepalivedPath?: string;
   check: boolean;
   socket: string;
   http?: { host: string; port: number; tokenFile?: string };
@@ -41,6 +53,9 @@ interface CliOptions {
   proxy: boolean;
   logLevel: string;
   demo: boolean;
+  metrics?: string;
+  web?: string;
+  procDir?: string;
 }
 
 function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
@@ -48,6 +63,7 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     args: argv,
     options: {
       config: { type: 'string', short: 'c' },
+      keepalived: { type: 'string', short: 'k' },
       check: { type: 'boolean' },
       socket: { type: 'string' },
       http: { type: 'string' },
@@ -56,6 +72,9 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
       'no-proxy': { type: 'boolean' },
       'log-level': { type: 'string' },
       demo: { type: 'boolean' },
+      metrics: { type: 'string' },
+      web: { type: 'string' },
+      'proc-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -78,9 +97,15 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
   }
   const logLevel = values['log-level'] ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new UsageError(`--log-level: unknown level ${logLevel}`);
-  if (values.check && !values.config) throw new UsageError('--check needs --config FILE');
+  if (values.check && !values.config && !values.keepalived) throw new UsageError('--check needs --config FILE');
+  if (values.config && values.keepalived) throw new UsageError('--config and --keepalived cannot be combined');
+  for (const f of ['metrics', 'web'] as const) {
+    if (values[f] !== undefined && !parseHostPort(values[f])) throw new UsageError(`--${f}: expected HOST:PORT, got ${values[f]}`);
+  }
+  if (values['proc-dir'] === '') throw new UsageError('--proc-dir: expected a directory');
   return {
     ...(values.config ? { configPath: values.config } : {}),
+    ...(values.keepalived ? { keepalivedPath: values.keepalived } : {}),
     check: !!values.check,
     socket: values.socket ?? defaultSocketPath(),
     ...(http ? { http } : {}),
@@ -88,6 +113,9 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     proxy: !values['no-proxy'],
     logLevel,
     demo: !!values.demo,
+    ...(values.metrics ? { metrics: values.metrics } : {}),
+    ...(values.web ? { web: values.web } : {}),
+    ...(values['proc-dir'] ? { procDir: values['proc-dir'] } : {}),
   };
 }
 
@@ -146,8 +174,12 @@ function makePlanes(opts: CliOptions): (director: Director, log: Logger) => Data
 }
 
 /** The parts of vsd beyond the core and planes, in start order. */
-function makeExtensions(): VsdExtension[] {
+function makeExtensions(opts: CliOptions): VsdExtension[] {
   const list: VsdExtension[] = [];
+  list.push(new HealthManager());
+  list.push(new MetricsExtension(opts.metrics ? { listen: opts.metrics } : {}));
+  list.push(new ProcExtension(opts.procDir ? { dir: opts.procDir } : {}));
+  list.push(new WebExtension(opts.web ? { listen: opts.web } : {}));
   return list;
 }
 
@@ -175,10 +207,26 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // The config comes from a YAML/JSON file or a keepalived.conf (--keepalived, or recognised
+  // under --config); reload (SIGHUP, the control API) runs the same loader again.
+  let keepalivedPath = opts.keepalivedPath;
+  if (!keepalivedPath && opts.configPath && isKeepalivedFile(opts.configPath)) keepalivedPath = opts.configPath;
+  let warnings: KeepalivedResult['warnings'] = [];
+  const loadConfig: (() => Config) | undefined = keepalivedPath
+    ? () => {
+        const r = loadKeepalivedFile(keepalivedPath);
+        warnings = r.warnings;
+        return r.config;
+      }
+    : opts.configPath
+      ? () => loadConfigFile(opts.configPath!)
+      : undefined;
+  const extensions = makeExtensions(opts);
   let config: Config | undefined;
-  if (opts.configPath) {
+  if (loadConfig) {
     try {
-      config = loadConfigFile(opts.configPath);
+      config = loadConfig();
+      for (const x of extensions) x.checkConfig?.(config);
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`vsd: bad config: ${e.message}\n`);
@@ -187,11 +235,18 @@ export async function main(argv: string[]): Promise<number> {
       throw e;
     }
     if (opts.check) {
-      process.stdout.write(`${opts.configPath}: OK (${config.services.length} services)\n`);
+      for (const w of warnings) process.stderr.write(`vsd: ${formatWarning(w)}\n`);
+      const kind = keepalivedPath ? `keepalived.conf, ${config.services.length} services, ${warnings.length} warnings` : `${config.services.length} services`;
+      process.stdout.write(`${keepalivedPath ?? opts.configPath}: OK (${kind})\n`);
       return 0;
     }
   }
   const logger = pino({ level: config?.log.level ?? opts.logLevel, base: { pid: process.pid } });
+  const logWarnings = () => {
+    for (const w of warnings) logger.warn({ file: w.file, line: w.line }, `keepalived.conf: ${formatWarning(w)}`);
+    warnings = [];
+  };
+  logWarnings();
 
   let demo: Awaited<ReturnType<typeof startDemoServers>> | undefined;
   if (opts.demo) {
@@ -199,14 +254,26 @@ export async function main(argv: string[]): Promise<number> {
     config = config ?? demoConfig(demo.ports);
   }
   const http = opts.http ?? httpFromConfig(config);
+  // Connection sync: the control API's start/stop-daemon, and the config's `sync` section.
+  const sync = new SyncDaemons({ director: () => vsd.director, logger });
   const vsd = new Vsd({
     logger,
     ...(config ? { config } : {}),
-    ...(opts.configPath ? { configPath: opts.configPath } : {}),
+    ...(keepalivedPath || opts.configPath ? { configPath: (keepalivedPath ?? opts.configPath)! } : {}),
+    ...(loadConfig
+      ? {
+          loadConfig: () => {
+            const c = loadConfig();
+            logWarnings();
+            return c;
+          },
+        }
+      : {}),
     socketPath: config?.control.socket ?? opts.socket,
     ...(http ? { http } : {}),
     planes: makePlanes(opts),
-    extensions: makeExtensions(),
+    sync,
+    extensions: [...extensions, new SyncExtension(sync)],
   });
   try {
     await vsd.start();
@@ -259,6 +326,14 @@ export async function main(argv: string[]): Promise<number> {
     });
   });
   return 0;
+}
+
+function isKeepalivedFile(path: string): boolean {
+  try {
+    return looksLikeKeepalived(readFileSync(path, 'utf8').slice(0, 64 * 1024));
+  } catch {
+    return false;
+  }
 }
 
 function httpFromConfig(config: Config | undefined): CliOptions['http'] | undefined {

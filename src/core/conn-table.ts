@@ -63,6 +63,11 @@ export class ConnTable {
   dest!: Int32Array;
   /** Free for the data plane that carries the connection (e.g. the proxy's relay slot). */
   planeSlot!: Int32Array;
+  /**
+   * Connection sync: the kernel's sync_endtime in 4 ms jiffies, modulo 2^16 (2 bytes keep the
+   * entry within its memory budget; see core/sync.ts expandJiffies16). 0 = not yet known.
+   */
+  syncEnd!: Uint16Array;
   private hashNext!: Int32Array;
   private wheelNext!: Int32Array;
   private wheelPrev!: Int32Array;
@@ -115,6 +120,7 @@ export class ConnTable {
     this.nControl = grow(this.nControl, Uint32Array);
     this.dest = grow(this.dest, Int32Array);
     this.planeSlot = grow(this.planeSlot, Int32Array);
+    this.syncEnd = grow(this.syncEnd, Uint16Array);
     this.hashNext = grow(this.hashNext, Int32Array);
     this.wheelNext = grow(this.wheelNext, Int32Array);
     this.wheelPrev = grow(this.wheelPrev, Int32Array);
@@ -126,7 +132,7 @@ export class ConnTable {
 
   /** Bytes held by the table's typed arrays (for the memory figures). */
   get byteSize(): number {
-    const perEntry = 5 + 3 * 16 + 3 * 2 + 4 * 4 + 8 + 4 * 4 + 4 * 5;
+    const perEntry = 5 + 3 * 16 + 4 * 2 + 4 * 4 + 8 + 4 * 4 + 4 * 5;
     return this.capacity * perEntry + this.buckets.byteLength + this.wheel.byteLength;
   }
 
@@ -150,6 +156,7 @@ export class ConnTable {
     this.nControl[i] = 0;
     this.dest[i] = NIL;
     this.planeSlot[i] = NIL;
+    this.syncEnd[i] = 0;
     this.inPkts[i] = 0;
     this.state[i] = 0;
     this.oldState[i] = 0;
