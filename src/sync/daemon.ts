@@ -128,6 +128,8 @@ export class SyncDaemons implements SyncControl {
     const r = cfg.state === 'master' ? this.startMaster(cfg) : this.startBackup(cfg);
     if (cfg.state === 'master') this.master = r;
     else this.backup = r;
+    // While a daemon runs, the table refuses real servers of another family than their service.
+    this.director.table.syncRunning = true;
     this.log.info({ state: cfg.state, mcastIfn: cfg.ifname, syncid: cfg.syncid, maxlen: cfg.maxlen, group: cfg.group, port: cfg.port, ttl: cfg.ttl, threads: this.threads }, 'sync daemon started');
     r.ready.catch((e: Error) => {
       // The kernel would have refused the start; here the socket failed after it: undo it.
@@ -142,6 +144,7 @@ export class SyncDaemons implements SyncControl {
     if (!r) fail('ESRCH', 'No daemon is running');
     if (state === 'master') this.master = null;
     else this.backup = null;
+    this.director.table.syncRunning = !!(this.master || this.backup);
     r.master?.detach();
     for (const s of r.sockets) {
       try {

@@ -189,3 +189,17 @@ test('syncid: a backup with syncid ≠ 0 ignores other ids; 0 takes any', async 
   assert.equal(b.d.conns.count, 0);
   assert.ok((backup.status() as { backup: { ignored: number } }).backup.ignored >= 2);
 });
+
+test('while a sync daemon runs, a real server of another family is refused (EINVAL)', async () => {
+  const { d } = makeDirector();
+  const sync = new SyncDaemons({ director: () => d });
+  d.addService({ af: 4, protocol: 6, addr: '198.18.0.1', port: 80, fwmark: 0, schedName: 'rr', flags: 0, timeout: 0, netmask: 0xffffffff });
+  sync.start({ state: 'backup', mcastIfn: 'lo', syncid: 0, mcastGroup: '239.255.77.1', mcastPort: 19848 });
+  try {
+    await sync.ready('backup');
+    assert.throws(() => d.addDest({ af: 4, protocol: 6, addr: '198.18.0.1', port: 80, fwmark: 0 }, { af: 6, addr: '2001:2::9', port: 80, connFlags: 2, weight: 1, uThreshold: 0, lThreshold: 0 }), /Invalid argument/);
+  } finally {
+    sync.stopAll();
+  }
+  d.addDest({ af: 4, protocol: 6, addr: '198.18.0.1', port: 80, fwmark: 0 }, { af: 6, addr: '2001:2::9', port: 80, connFlags: 2, weight: 1, uThreshold: 0, lThreshold: 0 });
+});
