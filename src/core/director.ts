@@ -96,8 +96,11 @@ const CONN_INIT_TIMEOUT_MS = 3000;
 const CONTROL_POSTPONE_MS = 60_000;
 const DEFENSE_PERIOD_MS = 1000;
 const TRASH_SWEEP_MS = 60_000;
-/** Sched tick (lblc/lblcr garbage collection) period: the kernel's CHECK_EXPIRE_INTERVAL. */
-export const SCHED_TICK_MS = 60_000;
+/**
+ * How often schedulers' tick() runs. lblc/lblcr keep their own 60 s garbage-collection times
+ * (the kernel's CHECK_EXPIRE_INTERVAL) and only need to be asked often enough to be on time.
+ */
+export const SCHED_TICK_MS = 1000;
 
 export interface DirectorOptions {
   /** Milliseconds; the core never reads the system clock. */

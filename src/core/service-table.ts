@@ -223,10 +223,12 @@ export class ServiceTable {
     } else {
       checkDestAddress(svc, addr, this.isLocalAddress);
       dest = new Dest(svc, addr, spec.port);
-      dest.lastWeight = 0;
       this.registerDest(dest);
     }
     applyDestParams(dest, spec);
+    // The kernel keeps last_weight at the latest non-zero weight, except that an add (revival
+    // from the trash included) takes the given weight even when it is 0.
+    dest.lastWeight = spec.weight;
     dest.flags |= DEST_F_AVAILABLE;
     svc.dests.unshift(dest);
     svc.reindex();
