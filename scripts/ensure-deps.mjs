@@ -27,3 +27,6 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   console.error('tsvs: building dist/ (tsc)…');
   run('npm run --silent build');
 }
+
+// Native addons: rebuilt when their sources changed (a no-op when they are current).
+run('node scripts/build-native.mjs');
