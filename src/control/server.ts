@@ -2,12 +2,12 @@
 // optional HTTP JSON API (loopback by default, every request needs the bearer token). Both
 // hand requests to one dispatcher; a bad request gets an error reply and changes nothing.
 
-import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { IpvsError } from '../core/errors.js';
+import { bearerMatches, hostAllowed, isLoopback, readBody, sendJson } from './http-util.js';
 import { isOperation, MAX_REQUEST_BYTES, type Reply, type Request } from './protocol.js';
 import { checkArgs } from './validate.js';
 
@@ -107,9 +107,9 @@ export class ControlServer {
 
   /** Listen for the HTTP JSON API. Every request must carry `Authorization: Bearer <token>`. */
   async listenHttp(host: string, port: number, token: string): Promise<{ port: number }> {
-    const expected = Buffer.from(token);
+    const loopback = isLoopback(host);
     const server = createHttpServer((req, res) => {
-      this.serveHttp(req, res, expected).catch((e) => {
+      this.serveHttp(req, res, token, loopback).catch((e) => {
         this.log.error({ err: e }, 'http api error');
         if (!res.headersSent) sendJson(res, 500, { ok: false, error: { errno: 'EINVAL', message: 'internal error' } });
       });
@@ -126,10 +126,12 @@ export class ControlServer {
     return { port: typeof addr === 'object' && addr ? addr.port : port };
   }
 
-  private async serveHttp(req: IncomingMessage, res: ServerResponse, token: Buffer): Promise<void> {
-    const auth = req.headers.authorization ?? '';
-    const given = Buffer.from(auth.startsWith('Bearer ') ? auth.slice(7) : '');
-    if (given.length !== token.length || !timingSafeEqual(given, token)) {
+  private async serveHttp(req: IncomingMessage, res: ServerResponse, token: string, loopback: boolean): Promise<void> {
+    if (!hostAllowed(req, loopback)) {
+      sendJson(res, 421, { ok: false, error: { errno: 'EPERM', message: 'this API answers only to a loopback Host' } });
+      return;
+    }
+    if (!bearerMatches(req, token)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       sendJson(res, 401, { ok: false, error: { errno: 'EPERM', message: 'missing or wrong bearer token' } });
       return;
@@ -182,30 +184,6 @@ export class ControlServer {
       } catch {}
     }
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** True when something accepts connections on the unix socket. */

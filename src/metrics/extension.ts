@@ -12,7 +12,7 @@ import { parseHostPort } from '../control/config.js';
 import type { Vsd, VsdExtension } from '../control/daemon.js';
 import { defaultRuntimeDir } from '../control/protocol.js';
 import { type MetricsSettings, metricsSettings, procDirSetting } from './config.js';
-import { bearerMatches, closeServer, hostAllowed, hostPortText, isLoopback, listen, resolveToken } from './http-util.js';
+import { bearerMatches, closeServer, hostAllowed, hostPortText, isLoopback, listen, resolveToken } from '../control/http-util.js';
 import { ProcWriter } from './proc-writer.js';
 import { PromExporter } from './prometheus.js';
 import { VsdSource } from './source.js';

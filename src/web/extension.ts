@@ -8,7 +8,7 @@ import { type Config, parseHostPort } from '../control/config.js';
 import type { Vsd, VsdExtension } from '../control/daemon.js';
 import { defaultRuntimeDir } from '../control/protocol.js';
 import { ESTIMATOR_PERIOD_MS } from '../core/stats.js';
-import { closeServer, hostPortText, isLoopback, listen, resolveToken } from '../metrics/http-util.js';
+import { closeServer, hostPortText, isLoopback, listen, resolveToken } from '../control/http-util.js';
 import { VsdSource } from '../metrics/source.js';
 import { type WebSettings, webSettings } from './config.js';
 import { RateHistory } from './history.js';

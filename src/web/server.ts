@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isOperation, MAX_REQUEST_BYTES } from '../control/protocol.js';
 import { IpvsError } from '../core/errors.js';
-import { bearerMatches, hostAllowed } from '../metrics/http-util.js';
+import { bearerMatches, hostAllowed, readBody, sendJson } from '../control/http-util.js';
 import { serviceKeyOf } from '../metrics/labels.js';
 import type { VsdSource } from '../metrics/source.js';
 import { VERSION } from '../version.js';
@@ -92,7 +92,7 @@ export class WebServer {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.serve(req, res).catch((e) => {
       this.opts.log?.error({ err: e }, 'dashboard request failed');
-      if (!res.headersSent) json(res, 500, { ok: false, error: { errno: 'EINVAL', message: 'internal error' } });
+      if (!res.headersSent) sendJson(res, 500, { ok: false, error: { errno: 'EINVAL', message: 'internal error' } });
       else res.end();
     });
   };
@@ -120,19 +120,19 @@ export class WebServer {
       if (req.method === 'POST' && path === '/api/v1/call') return this.call(req, res);
       const op = SHORTCUTS[path];
       if (req.method === 'GET' && op) return this.reply(res, 0, op, []);
-      return json(res, 404, { ok: false, error: { errno: 'ENOENT', message: `no such endpoint ${req.method} ${path}` } });
+      return sendJson(res, 404, { ok: false, error: { errno: 'ENOENT', message: `no such endpoint ${req.method} ${path}` } });
     }
     if (path.startsWith('/web/v1/')) {
       if (!authed && !this.opts.boundLoopback) return unauthorized(res);
-      if (req.method !== 'GET') return json(res, 405, { ok: false, error: { errno: 'EINVAL', message: 'GET only' } });
-      if (path === '/web/v1/overview') return json(res, 200, await this.overview(authed));
-      if (path === '/web/v1/history') return json(res, 200, this.opts.history.toJSON());
+      if (req.method !== 'GET') return sendJson(res, 405, { ok: false, error: { errno: 'EINVAL', message: 'GET only' } });
+      if (path === '/web/v1/overview') return sendJson(res, 200, await this.overview(authed));
+      if (path === '/web/v1/history') return sendJson(res, 200, this.opts.history.toJSON());
       if (path === '/web/v1/conns') {
         const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? 200) || 200, 1), 5000);
-        return json(res, 200, await searchConns(this.opts.source.director, url.searchParams.get('q') ?? '', limit));
+        return sendJson(res, 200, await searchConns(this.opts.source.director, url.searchParams.get('q') ?? '', limit));
       }
     }
-    json(res, 404, { ok: false, error: { errno: 'ENOENT', message: `no such endpoint ${req.method} ${path}` } });
+    sendJson(res, 404, { ok: false, error: { errno: 'ENOENT', message: `no such endpoint ${req.method} ${path}` } });
   }
 
   private async overview(authed: boolean): Promise<unknown> {
@@ -152,16 +152,16 @@ export class WebServer {
 
   private async call(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, MAX_REQUEST_BYTES);
-    if (body === null) return json(res, 413, { ok: false, error: { errno: 'EINVAL', message: 'request too large' } });
+    if (body === null) return sendJson(res, 413, { ok: false, error: { errno: 'EINVAL', message: 'request too large' } });
     let parsed: { id?: unknown; op?: unknown; args?: unknown };
     try {
       parsed = JSON.parse(body);
     } catch {
-      return json(res, 400, { ok: false, error: { errno: 'EINVAL', message: 'malformed JSON body' } });
+      return sendJson(res, 400, { ok: false, error: { errno: 'EINVAL', message: 'malformed JSON body' } });
     }
     const id = typeof parsed?.id === 'number' ? parsed.id : 0;
-    if (typeof parsed?.op !== 'string' || !isOperation(parsed.op)) return json(res, 400, { id, ok: false, error: { errno: 'EINVAL', message: `unknown operation ${JSON.stringify(parsed?.op)}` } });
-    if (parsed.args !== undefined && !Array.isArray(parsed.args)) return json(res, 400, { id, ok: false, error: { errno: 'EINVAL', message: 'args must be an array' } });
+    if (typeof parsed?.op !== 'string' || !isOperation(parsed.op)) return sendJson(res, 400, { id, ok: false, error: { errno: 'EINVAL', message: `unknown operation ${JSON.stringify(parsed?.op)}` } });
+    if (parsed.args !== undefined && !Array.isArray(parsed.args)) return sendJson(res, 400, { id, ok: false, error: { errno: 'EINVAL', message: 'args must be an array' } });
     return this.reply(res, id, parsed.op, (parsed.args as unknown[] | undefined) ?? []);
   }
 
@@ -169,39 +169,16 @@ export class WebServer {
   private async reply(res: ServerResponse, id: number, op: string, args: unknown[]): Promise<void> {
     try {
       const result = await this.opts.source.call(op, ...args);
-      json(res, 200, { id, ok: true, result: result ?? null });
+      sendJson(res, 200, { id, ok: true, result: result ?? null });
     } catch (e) {
       const errno = e instanceof IpvsError ? e.errno : 'EINVAL';
-      json(res, 400, { id, ok: false, error: { errno, message: (e as Error).message } });
+      sendJson(res, 400, { id, ok: false, error: { errno, message: (e as Error).message } });
     }
   }
 }
 
 function unauthorized(res: ServerResponse): void {
   res.setHeader('www-authenticate', 'Bearer');
-  json(res, 401, { ok: false, error: { errno: 'EPERM', message: 'missing or wrong bearer token' } });
+  sendJson(res, 401, { ok: false, error: { errno: 'EPERM', message: 'missing or wrong bearer token' } });
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}

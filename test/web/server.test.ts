@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/control/config.js';
 import type { VsdExtension } from '../../src/control/daemon.js';
-import { closeServer, listen } from '../../src/metrics/http-util.js';
+import { closeServer, listen } from '../../src/control/http-util.js';
 import { VsdSource } from '../../src/metrics/source.js';
 import { webSettings } from '../../src/web/config.js';
 import { searchConns } from '../../src/web/conn-search.js';

@@ -1,10 +1,11 @@
-// Small HTTP pieces shared by the metrics endpoint and the dashboard: listening, loopback
-// checks, bearer tokens, the Host check that keeps a loopback listener out of reach of web pages
-// on other origins (DNS rebinding), and token files.
+// Small HTTP pieces shared by vsd's HTTP listeners (the JSON API, the metrics endpoint, the
+// dashboard): listening, JSON replies and bodies, loopback checks, bearer tokens, the Host
+// check that keeps a loopback listener out of reach of web pages on other origins (DNS
+// rebinding), and token files.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { IpAddr } from '../core/addr.js';
 
@@ -71,4 +72,30 @@ export function resolveToken(opts: { token?: string; tokenFile?: string; generat
   mkdirSync(dirname(opts.generatedPath), { recursive: true, mode: 0o700 });
   writeFileSync(opts.generatedPath, `${token}\n`, { mode: 0o600 });
   return { token, generatedFile: opts.generatedPath };
+}
+
+/** A JSON reply; never cached, never sniffed. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(text);
+}
+
+/** The request body as text, or null when it is larger than `max` bytes (the request is cut). */
+export function readBody(req: IncomingMessage, max: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
