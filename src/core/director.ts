@@ -134,8 +134,9 @@ export class Director {
    * defense), `nodestFlush` (connections flushed by expire_nodest_conn).
    */
   readonly drops = { noDest: 0, dropPacket: 0, destUnavailable: 0, dropEntry: 0, nodestFlush: 0 };
-  /** Planes register here to learn when an entry they carry is freed. */
+  /** One hook told when an entry is freed (prefer addConnFreeListener: several parts listen). */
   onConnFree: ConnExpireHook | null = null;
+  private readonly connFreeListeners: ConnExpireHook[] = [];
   /**
    * Set by a running sync master: called where the kernel calls ip_vs_sync_conn (end of the
    * IN path, and when an expiry is postponed) with the entry and its packet count.
@@ -239,6 +240,15 @@ export class Director {
   delDest(key: ServiceKeySpec, spec: Pick<DestSpec, 'af' | 'addr' | 'port'>): void {
     this.table.delDest(key, spec);
     this.changed();
+  }
+
+  /** Be told when an entry is freed (data planes close what they hold for it); returns a remover. */
+  addConnFreeListener(fn: ConnExpireHook): () => void {
+    this.connFreeListeners.push(fn);
+    return () => {
+      const i = this.connFreeListeners.indexOf(fn);
+      if (i >= 0) this.connFreeListeners.splice(i, 1);
+    };
   }
 
   /** Be told after every change of the service table (planes reconcile their listeners). */
@@ -864,6 +874,7 @@ export class Director {
     }
     this.unbindDest(cp);
     this.onConnFree?.(cp);
+    for (const f of this.connFreeListeners) f(cp);
     c.free(cp);
   }
 
