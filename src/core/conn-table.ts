@@ -132,8 +132,9 @@ export class ConnTable {
 
   /** Bytes held by the table's typed arrays (for the memory figures). */
   get byteSize(): number {
-    const perEntry = 5 + 3 * 16 + 4 * 2 + 4 * 4 + 8 + 4 * 4 + 4 * 5;
-    return this.capacity * perEntry + this.buckets.byteLength + this.wheel.byteLength;
+    let n = 0;
+    for (const v of Object.values(this)) if (ArrayBuffer.isView(v)) n += v.byteLength;
+    return n;
   }
 
   private hashKey(protocol: number, a0: number, a1: number, a2: number, a3: number, port: number): number {
