@@ -92,7 +92,7 @@ export class Vsd {
       now: opts.clock ?? monotonicClock,
       connCapacity: 1 << 16,
       availableMemoryPages: () => this.availableMemoryPages(),
-      expireBudget: 8192,
+      expireBudget: 4096,
     });
     this.api = new LocalApi(this.director, opts.sync ?? null);
     this.control = new ControlServer((op, args) => this.dispatch(op, args), this.log);
