@@ -126,10 +126,14 @@ function parseV6(text: string): IpAddr | null {
 function v6ToString(w0: number, w1: number, w2: number, w3: number): string {
   const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
   // IPv4-mapped and IPv4-compatible forms as glibc's inet_ntop prints them.
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0xffff || (g[5] === 0 && w3 > 1))) {
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0xffff || (g[5] === 0 && g[6] !== 0))) {
     return (g[5] === 0xffff ? '::ffff:' : '::') + v4ToString(w3);
   }
-  // Longest run of zero groups (length >= 2, first one wins) becomes '::'.
+  return compressV6Groups(g);
+}
+
+/** Eight 16-bit groups as RFC 5952 text: the longest run (≥ 2, first wins) of zeros is '::'. */
+export function compressV6Groups(g: readonly number[]): string {
   let best = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -145,10 +149,9 @@ function v6ToString(w0: number, w1: number, w2: number, w3: number): string {
     }
     i = j;
   }
-  if (bestLen < 2) return g.map((x) => x.toString(16)).join(':');
-  const left = g.slice(0, best).map((x) => x.toString(16)).join(':');
-  const right = g.slice(best + bestLen).map((x) => x.toString(16)).join(':');
-  return `${left}::${right}`;
+  const hex = (xs: readonly number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (bestLen < 2) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
 }
 
 /** IPv4 netmask applied to an address (kernel: plain AND, any 32-bit mask). */

@@ -733,27 +733,11 @@ export class Director {
   }
 
   private inStats(cp: number, len: number): void {
-    const dest = this.connDest(cp);
-    if (!dest?.available) return;
-    dest.stats.inpkts++;
-    dest.stats.inbytes += len;
-    const s = dest.svc.stats;
-    s.inpkts++;
-    s.inbytes += len;
-    this.totalStats.inpkts++;
-    this.totalStats.inbytes += len;
+    this.connBytes(cp, DIR_INPUT, 1, len);
   }
 
   private outStats(cp: number, len: number): void {
-    const dest = this.connDest(cp);
-    if (!dest?.available) return;
-    dest.stats.outpkts++;
-    dest.stats.outbytes += len;
-    const s = dest.svc.stats;
-    s.outpkts++;
-    s.outbytes += len;
-    this.totalStats.outpkts++;
-    this.totalStats.outbytes += len;
+    this.connBytes(cp, DIR_OUTPUT, 1, len);
   }
 
   /** The protocol's state_transition for one packet. */

@@ -6,7 +6,7 @@
 //   local_mark     the kernel's %08X of the mark ("00000001"); "" for address services
 //   remote_*       the real server, same rules
 
-import { IpAddr } from '../core/addr.js';
+import { compressV6Groups, IpAddr } from '../core/addr.js';
 import type { DestInfo, ServiceInfo } from '../core/model.js';
 import { hex8 } from './proc-format.js';
 
@@ -31,25 +31,7 @@ export function goIpString(text: string): string {
   if (!a) return text;
   if (a.family === 4) return a.toString();
   if (a.w0 === 0 && a.w1 === 0 && a.w2 === 0xffff) return IpAddr.v4(a.w3).toString();
-  const g = [a.w0 >>> 16, a.w0 & 0xffff, a.w1 >>> 16, a.w1 & 0xffff, a.w2 >>> 16, a.w2 & 0xffff, a.w3 >>> 16, a.w3 & 0xffff];
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (bestLen < 2) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return compressV6Groups([a.w0 >>> 16, a.w0 & 0xffff, a.w1 >>> 16, a.w1 & 0xffff, a.w2 >>> 16, a.w2 & 0xffff, a.w3 >>> 16, a.w3 & 0xffff]);
 }
 
 export function protoLabel(s: Pick<ServiceInfo, 'protocol' | 'fwmark'>): string {
