@@ -39,7 +39,7 @@ import { golden, goldenDirector, HAVE_GOLDENS, ipvsadm } from './golden-table.js
 import { parseIpVs, parseIpVsConn, parseIpVsStats } from './proc-parse.js';
 import { LocalApi } from '../../src/control/local-api.js';
 
-const skip = HAVE_GOLDENS ? false : 'golden captures not found (../shared/spec/golden/ipvsadm)';
+const skip = HAVE_GOLDENS ? false : 'golden captures not found (test/fixtures/golden/ipvsadm)';
 
 function blocks(text: string): { head: string; blocks: string[] } {
   const lines = text.split('\n');

@@ -5,6 +5,7 @@
 // scheduled with one-packet scheduling), persistent services reuse a template per client
 // network. Each service is built exactly as its .rules file lists it.
 
+import { GOLDEN_SCHEDULING } from '../../helpers/golden.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -14,7 +15,7 @@ import type { Dest } from '../../../src/core/service.js';
 import { GOLDEN_SCENARIOS, type GoldenScenario } from './golden-data.js';
 import { rsName, serviceFromRules } from './util.js';
 
-const SHARED = '/work/shared/spec/golden/scheduling';
+const SHARED = GOLDEN_SCHEDULING.replace(/\/$/, '');
 /** scheduling.sh closes held connections #0 and #1 after the sixth connection of lc_held. */
 const CLOSES: Record<string, { before: number; held: number[] }> = { lc_held: { before: 6, held: [0, 1] } };
 /** twos is random: only its proportions are meaningful (tested in twos.test.ts). */
