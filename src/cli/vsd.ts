@@ -13,8 +13,11 @@ import { defaultSocketPath } from '../control/protocol.js';
 import type { Director } from '../core/director.js';
 import { HealthManager } from '../health/manager.js';
 import { MetricsExtension, ProcExtension } from '../metrics/extension.js';
+import { type PacketConfig, packetConfig } from '../planes/packet/config.js';
+import { PacketPlane } from '../planes/packet/plane.js';
 import { SyncDaemons } from '../sync/daemon.js';
 import { SyncExtension } from '../sync/extension.js';
+import { ProxyPlane } from '../planes/proxy/index.js';
 import { VERSION } from '../version.js';
 import { WebExtension } from '../web/extension.js';
 
@@ -36,6 +39,9 @@ Options:
       --web HOST:PORT       serve the web dashboard there
       --proc-dir DIR        keep /proc-format files (DIR/net/ip_vs, ip_vs_stats, ip_vs_conn…) current
       --no-proxy            do not start the proxy data plane
+      --packet IFACE[,IFACE]
+                            run the packet data plane (NAT, DR, TUN as IPVS; root) on these
+                            interfaces (or configure a packet: section)
       --log-level LEVEL     trace, debug, info, warn, error (default info)
       --demo                also start three demo real servers behind 127.0.0.1:8080
   -h, --help                show this help
@@ -51,6 +57,8 @@ interface CliOptions {
   http?: { host: string; port: number; tokenFile?: string };
   drainSeconds?: number;
   proxy: boolean;
+  /** --packet: interfaces for the packet data plane. */
+  packet?: string[];
   logLevel: string;
   demo: boolean;
   metrics?: string;
@@ -70,6 +78,7 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
       'http-token-file': { type: 'string' },
       drain: { type: 'string' },
       'no-proxy': { type: 'boolean' },
+      packet: { type: 'string' },
       'log-level': { type: 'string' },
       demo: { type: 'boolean' },
       metrics: { type: 'string' },
@@ -103,6 +112,11 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     if (values[f] !== undefined && !parseHostPort(values[f])) throw new UsageError(`--${f}: expected HOST:PORT, got ${values[f]}`);
   }
   if (values['proc-dir'] === '') throw new UsageError('--proc-dir: expected a directory');
+  let packet: string[] | undefined;
+  if (values.packet !== undefined) {
+    packet = values.packet.split(',').map((s) => s.trim());
+    if (packet.some((s) => !/^[A-Za-z0-9_.:@-]{1,15}$/.test(s))) throw new UsageError(`--packet: expected IFACE[,IFACE], got ${values.packet}`);
+  }
   return {
     ...(values.config ? { configPath: values.config } : {}),
     ...(values.keepalived ? { keepalivedPath: values.keepalived } : {}),
@@ -111,6 +125,7 @@ function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     ...(http ? { http } : {}),
     ...(drainSeconds !== undefined ? { drainSeconds } : {}),
     proxy: !values['no-proxy'],
+    ...(packet ? { packet } : {}),
     logLevel,
     demo: !!values.demo,
     ...(values.metrics ? { metrics: values.metrics } : {}),
@@ -164,11 +179,21 @@ function demoConfig(ports: number[]): Config {
   );
 }
 
-/** The data planes vsd runs: the proxy plane unless disabled. */
-function makePlanes(opts: CliOptions): (director: Director, log: Logger) => DataPlane[] {
+/**
+ * The data planes vsd runs: the packet plane when configured (config `packet:` or --packet),
+ * and the proxy plane unless disabled; services the packet plane carries are not the proxy's.
+ */
+function makePlanes(opts: CliOptions, packet: PacketConfig | undefined): (director: Director, log: Logger) => DataPlane[] {
   return (director, log) => {
     const planes: DataPlane[] = [];
-    if (opts.proxy) planes.push(...proxyPlaneFactory(director, log));
+    let packetPlane: PacketPlane | undefined;
+    if (packet) {
+      packetPlane = new PacketPlane(director, { ...packet, logger: log.child({ plane: 'packet' }) });
+      planes.push(packetPlane);
+    }
+    // With the packet plane running, masquerading services are its own; the proxy plane keeps
+    // the rest (proxy-method real servers).
+    if (opts.proxy) planes.push(new ProxyPlane(director, { logger: log, carries: (svc) => !(packetPlane?.carries(svc) ?? false) }));
     return planes;
   };
 }
@@ -181,12 +206,6 @@ function makeExtensions(opts: CliOptions): VsdExtension[] {
   list.push(new ProcExtension(opts.procDir ? { dir: opts.procDir } : {}));
   list.push(new WebExtension(opts.web ? { listen: opts.web } : {}));
   return list;
-}
-
-/** Filled in by the proxy plane module; kept as a seam so vsd builds without it. */
-let proxyPlaneFactory: (director: Director, log: Logger) => DataPlane[] = () => [];
-export function registerProxyPlane(f: (director: Director, log: Logger) => DataPlane[]): void {
-  proxyPlaneFactory = f;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -223,10 +242,12 @@ export async function main(argv: string[]): Promise<number> {
       : undefined;
   const extensions = makeExtensions(opts);
   let config: Config | undefined;
+  let packet: PacketConfig | undefined;
   if (loadConfig) {
     try {
       config = loadConfig();
       for (const x of extensions) x.checkConfig?.(config);
+      packet = packetConfig(config, opts.packet);
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`vsd: bad config: ${e.message}\n`);
@@ -241,7 +262,17 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
   }
-  const logger = pino({ level: config?.log.level ?? opts.logLevel, base: { pid: process.pid } });
+  if (!config && opts.packet) {
+    try {
+      packet = packetConfig(undefined, opts.packet);
+    } catch (e) {
+      process.stderr.write(`vsd: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
+  // The demo keeps its terminal for the banner: only warnings unless a level is asked for.
+  const level = opts.demo && !argv.some((a) => a.startsWith('--log-level')) ? 'warn' : (config?.log.level ?? opts.logLevel);
+  const logger = pino({ level, base: { pid: process.pid } });
   const logWarnings = () => {
     for (const w of warnings) logger.warn({ file: w.file, line: w.line }, `keepalived.conf: ${formatWarning(w)}`);
     warnings = [];
@@ -271,7 +302,7 @@ export async function main(argv: string[]): Promise<number> {
       : {}),
     socketPath: config?.control.socket ?? opts.socket,
     ...(http ? { http } : {}),
-    planes: makePlanes(opts),
+    planes: makePlanes(opts, packet),
     sync,
     extensions: [...extensions, new SyncExtension(sync)],
   });
@@ -285,16 +316,20 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (demo) {
     const bin = existsSync('bin/vsadm.js') ? './bin/vsadm.js' : 'vsadm';
+    const tryLines: [string, string][] = [
+      ['curl http://127.0.0.1:8080/', 'run it a few times: the answer rotates'],
+      [`${bin} -L -n`, 'the virtual server table'],
+      [`${bin} -L -n --stats`, 'connections, packets and bytes'],
+      [`${bin} -L -c -n`, 'the connection table'],
+    ];
+    const width = Math.max(...tryLines.map(([c]) => c.length)) + 2;
     process.stdout.write(
       [
         '',
         'tsvs demo: virtual service 127.0.0.1:8080 (rr) over three real servers',
         `  ${demo.ports.map((p) => `127.0.0.1:${p}`).join(', ')}`,
         'Try it:',
-        '  curl http://127.0.0.1:8080/            # run it a few times: the answer rotates',
-        `  ${bin} -L -n                      # the virtual server table`,
-        `  ${bin} -L -n --stats              # connections, packets and bytes`,
-        `  ${bin} -L -c -n                   # the connection table`,
+        ...tryLines.map(([c, why]) => `  ${c.padEnd(width)}# ${why}`),
         'Stop with Ctrl-C.',
         '',
       ].join('\n'),

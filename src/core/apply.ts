@@ -64,8 +64,8 @@ function at(path: string, f: () => void): void {
 function validate(desired: DesiredTable): void {
   const scratch = new Director({ now: new ManualClock().now });
   desired.services.forEach((s, i) => {
-    at(`services[${i}]`, () => scratch.addService(s));
-    s.dests.forEach((d, j) => at(`services[${i}].dests[${j}]`, () => scratch.addDest(s, d)));
+    at(`services[${i}]`, () => void scratch.addService(s));
+    s.dests.forEach((d, j) => at(`services[${i}].dests[${j}]`, () => void scratch.addDest(s, d)));
   });
   if (desired.timeouts) at('timeouts', () => scratch.setTimeouts(desired.timeouts!));
 }

@@ -209,6 +209,8 @@ interface NativeSocket {
 interface NativeAddon {
   FrameSocket: new (opts: Record<string, unknown>) => NativeSocket;
   interfaceInfo(ifname: string, netns?: string): InterfaceInfo;
+  openTun(name: string): { fd: number; name: string };
+  waitAny(fds: number[], timeoutMs: number): number;
   TX_DATA_OFFSET: number;
 }
 
@@ -276,6 +278,26 @@ export function frameIoAvailable(): { ok: true } | { ok: false; reason: string }
 /** Interface facts without opening a port (root needed only to enter another namespace). */
 export function interfaceInfo(ifname: string, netns?: string): InterfaceInfo {
   return loadAddon().interfaceInfo(ifname, netns);
+}
+
+/**
+ * Creates a TUN device (whole IP packets, no packet-information header) in this process's
+ * network namespace and returns its file descriptor: write(fd, packet) injects an IPv4 or IPv6
+ * packet into the stack as if it arrived on that device. The device disappears with the fd.
+ */
+export function openTun(name: string): { fd: number; name: string } {
+  return loadAddon().openTun(name);
+}
+
+/**
+ * Blocks the thread up to timeoutMs until one of several AF_PACKET ports has frames ready (a
+ * worker owning one ring per interface); returns how many are ready. Memory ports: never blocks.
+ */
+export function waitAny(ports: FramePort[], timeoutMs: number): number {
+  const fds: number[] = [];
+  for (const p of ports) if (p instanceof NativeFramePort) fds.push(p.fd);
+  if (fds.length === 0) return ports.some((p) => p.wait(0)) ? 1 : 0;
+  return loadAddon().waitAny(fds, timeoutMs);
 }
 
 const EMPTY_I32 = new Int32Array(0);

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
@@ -787,9 +788,55 @@ Napi::Value InterfaceInfo(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// waitAny(fds, timeoutMs): poll(2) on several ring sockets at once (a worker thread that owns
+// one ring per interface sleeps on all of them). Returns the number of ready sockets.
+Napi::Value WaitAny(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber()) return ThrowType(env, "waitAny(fds, timeoutMs)");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  uint32_t n = arr.Length();
+  if (n > 64) return ThrowType(env, "waitAny: at most 64 sockets");
+  struct pollfd p[64];
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsNumber()) return ThrowType(env, "waitAny: fds must be numbers");
+    p[i].fd = v.As<Napi::Number>().Int32Value();
+    p[i].events = POLLIN;
+    p[i].revents = 0;
+  }
+  int rc = poll(p, n, info[1].As<Napi::Number>().Int32Value());
+  if (rc < 0 && errno != EINTR) return ThrowSys(env, errno, "poll", "waitAny");
+  return Napi::Number::New(env, rc < 0 ? 0 : rc);
+}
+
+// openTun(name): a TUN device (IFF_TUN | IFF_NO_PI: whole IP packets, no extra header) in the
+// calling thread's namespace, for vsrs, the tunnel real-server agent, which writes the packets
+// it decapsulates into it. Returns { fd, name }; the device goes away when the fd is closed.
+Napi::Value OpenTun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "openTun(name)");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  struct ifreq ifr;
+  if (!FillIfreq(&ifr, name)) return ThrowSys(env, EINVAL, "openTun", "interface name '" + name + "'");
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ThrowSys(env, errno, "open", "/dev/net/tun");
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return ThrowSys(env, e, "ioctl", "TUNSETIFF " + name);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", fd);
+  o.Set("name", std::string(ifr.ifr_name));
+  return o;
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("FrameSocket", FrameSocket::Init(env));
   exports.Set("interfaceInfo", Napi::Function::New(env, InterfaceInfo));
+  exports.Set("openTun", Napi::Function::New(env, OpenTun));
+  exports.Set("waitAny", Napi::Function::New(env, WaitAny));
   exports.Set("TX_DATA_OFFSET", kTxDataOffset);
   exports.Set("FRAME_TRUNCATED", kFrameTruncated);
   return exports;
