@@ -52,7 +52,7 @@ export class ApplyError extends IpvsError {
 }
 
 /** Run f, naming `path` in any IpvsError it throws. */
-function at(path: string, f: () => void): void {
+function at(path: string, f: () => unknown): void {
   try {
     f();
   } catch (e) {
@@ -63,10 +63,10 @@ function at(path: string, f: () => void): void {
 
 function validate(desired: DesiredTable): void {
   const scratch = new Director({ now: new ManualClock().now });
-  desired.services.forEach((s, i) => {
-    at(`services[${i}]`, () => void scratch.addService(s));
-    s.dests.forEach((d, j) => at(`services[${i}].dests[${j}]`, () => void scratch.addDest(s, d)));
-  });
+  for (const [i, s] of desired.services.entries()) {
+    at(`services[${i}]`, () => scratch.addService(s));
+    for (const [j, d] of s.dests.entries()) at(`services[${i}].dests[${j}]`, () => scratch.addDest(s, d));
+  }
   if (desired.timeouts) at('timeouts', () => scratch.setTimeouts(desired.timeouts!));
 }
 
