@@ -183,7 +183,7 @@ function demoConfig(ports: number[]): Config {
  * The data planes vsd runs: the packet plane when configured (config `packet:` or --packet),
  * and the proxy plane unless disabled; services the packet plane carries are not the proxy's.
  */
-function makePlanes(opts: CliOptions, packet: PacketConfig | undefined): (director: Director, log: Logger) => DataPlane[] {
+function makePlanes(opts: CliOptions, packet: PacketConfig | undefined, proxy: Config['proxy'] | undefined): (director: Director, log: Logger) => DataPlane[] {
   return (director, log) => {
     const planes: DataPlane[] = [];
     let packetPlane: PacketPlane | undefined;
@@ -193,7 +193,16 @@ function makePlanes(opts: CliOptions, packet: PacketConfig | undefined): (direct
     }
     // With the packet plane running, masquerading services are its own; the proxy plane keeps
     // the rest (proxy-method real servers).
-    if (opts.proxy) planes.push(new ProxyPlane(director, { logger: log, carries: (svc) => !(packetPlane?.carries(svc) ?? false) }));
+    if (opts.proxy && (proxy?.enabled ?? true)) {
+      planes.push(
+        new ProxyPlane(director, {
+          logger: log,
+          relay: proxy?.relay ?? 'auto',
+          retryMs: (proxy?.retrySeconds ?? 5) * 1000,
+          carries: (svc) => !(packetPlane?.carries(svc) ?? false),
+        }),
+      );
+    }
     return planes;
   };
 }
@@ -302,7 +311,7 @@ export async function main(argv: string[]): Promise<number> {
       : {}),
     socketPath: config?.control.socket ?? opts.socket,
     ...(http ? { http } : {}),
-    planes: makePlanes(opts, packet),
+    planes: makePlanes(opts, packet, config?.proxy),
     sync,
     extensions: [...extensions, new SyncExtension(sync)],
   });

@@ -133,7 +133,15 @@ const configSchema = z
       })
       .strict()
       .default({}),
-    proxy: z.object({ enabled: z.boolean().default(true), relay: z.enum(['auto', 'native', 'js']).default('auto') }).strict().default({ enabled: true, relay: 'auto' }),
+    proxy: z
+      .object({
+        enabled: z.boolean().default(true),
+        relay: z.enum(['auto', 'native', 'js']).default('auto'),
+        /** How soon a listener that could not bind (address not here yet, port busy) is retried. */
+        retrySeconds: z.number().min(0.05).max(3600).default(5),
+      })
+      .strict()
+      .default({ enabled: true, relay: 'auto', retrySeconds: 5 }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
     drainSeconds: z.number().min(0).max(3600).default(0),
     /** Sections owned by later parts of vsd (packet plane, health, metrics, web, sync). */

@@ -19,14 +19,9 @@ const VIP = '198.18.0.100';
 const SERVERS = ['198.18.0.21', '198.18.0.22', '198.18.0.23'];
 const FLOWS = 6;
 
-/** vsd from source, with the proxy plane (retrying listeners quickly: the VIP moves). */
+/** vsd from source (its config makes the proxy plane retry listeners quickly: the VIP moves). */
 function vsdScript(args: string[]): string {
-  return [
-    `import { main, registerProxyPlane } from ${JSON.stringify(`${ROOT}src/cli/vsd.ts`)};`,
-    `import { ProxyPlane } from ${JSON.stringify(`${ROOT}src/planes/proxy/index.ts`)};`,
-    'registerProxyPlane((director, log) => [new ProxyPlane(director, { logger: log, relay: "js", retryMs: 100 })]);',
-    `process.exitCode = await main(${JSON.stringify(args)});`,
-  ].join('\n');
+  return [`import { main } from ${JSON.stringify(`${ROOT}src/cli/vsd.ts`)};`, `process.exitCode = await main(${JSON.stringify(args)});`].join('\n');
 }
 
 /** UDP servers on each address that answer with their own address. */
@@ -77,6 +72,7 @@ function config(role: 'master' | 'backup'): string {
     services: [{ protocol: 'udp', address: `${VIP}:53`, scheduler: 'rr', realServers: SERVERS.map((a) => ({ address: `${a}:5300`, method: 'nat' })) }],
     sync: { [role]: { interface: 'eth0', syncid: 7, group: 'ff02::51' } },
     log: { level: 'info' },
+    proxy: { relay: 'js', retrySeconds: 0.1 },
   });
 }
 
