@@ -5,10 +5,9 @@
 // by hand: a handful of bytes, every offset checked.
 
 import { randomInt } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { IpAddr } from '../../core/addr.js';
 import type { CheckerConfig, ResolvedChecker } from '../config.js';
-import type { CheckOutcome, Probe, ProbeContext } from './probe.js';
+import { exchangeDatagram, type Probe, type ProbeContext } from './probe.js';
 
 type DnsOptions = Extract<CheckerConfig, { type: 'dns' }>;
 
@@ -130,68 +129,32 @@ export function dnsProbe(c: ResolvedChecker): Probe {
   const open = new Set<() => void>();
   return {
     run(ctx: ProbeContext) {
-      return new Promise<CheckOutcome>((resolve) => {
-        const sock = createSocket({ type: c.target.family === 6 ? 'udp6' : 'udp4' });
-        const id = randomInt(0, 65536);
-        let done = false;
-        const finish = (r: CheckOutcome) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          open.delete(abort);
-          try {
-            sock.close();
-          } catch {
-            // already closed
-          }
-          resolve(r);
-        };
-        const abort = () => finish({ ok: false, detail: 'aborted' });
-        open.add(abort);
-        const timer = setTimeout(() => finish({ ok: false, detail: 'read timeout from socket' }), c.timing.connectTimeout);
-        sock.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, detail: `failed to read socket (${e.code ?? e.message})` }));
-        sock.on('message', (msg) => {
+      const id = randomInt(0, 65536);
+      return exchangeDatagram({
+        target: c.target,
+        bind: ctx.bind ?? c.bind,
+        timeoutMs: c.timing.connectTimeout,
+        payload: () => buildQuery(id, name, type),
+        onTimeout: { ok: false, detail: 'read timeout from socket' },
+        onError: (code) => ({ ok: false, detail: `failed to read socket (${code})` }),
+        onSendError: () => ({ ok: false, detail: 'failed to write socket.' }),
+        onMessage: (msg) => {
           let r: DnsReply;
           try {
             r = parseReply(msg);
           } catch {
-            return; // keepalived keeps waiting on junk
+            return undefined; // keepalived keeps waiting on junk
           }
-          if (r.id !== id || !r.qr) return;
-          if (r.rcode !== 0) {
-            finish({ ok: false, detail: `read error occurred. (rcode = ${r.rcode})` });
-            return;
-          }
+          if (r.id !== id || !r.qr) return undefined;
+          if (r.rcode !== 0) return { ok: false, detail: `read error occurred. (rcode = ${r.rcode})` };
           if (expect) {
             const got = new Set(r.answers.flatMap((a) => a.values.map(normalizeExpected)));
             const missing = expect.filter((e) => !got.has(e));
-            if (missing.length) {
-              finish({ ok: false, detail: `answer lacks ${missing.join(', ')} (got ${[...got].join(', ') || 'nothing'})` });
-              return;
-            }
+            if (missing.length) return { ok: false, detail: `answer lacks ${missing.join(', ')} (got ${[...got].join(', ') || 'nothing'})` };
           }
-          finish({ ok: true, detail: `rcode 0, ${r.answers.length} answers` });
-        });
-        let query: Buffer;
-        try {
-          query = buildQuery(id, name, type);
-        } catch (e) {
-          finish({ ok: false, detail: (e as Error).message });
-          return;
-        }
-        const bind = ctx.bind ?? c.bind;
-        const go = () =>
-          sock.connect(c.target.port, c.target.host, () => {
-            sock.send(query, (e) => {
-              if (e) finish({ ok: false, detail: 'failed to write socket.' });
-            });
-          });
-        try {
-          if (bind) sock.bind({ ...(bind.address ? { address: bind.address } : {}), port: bind.port ?? 0 }, go);
-          else go();
-        } catch (e) {
-          finish({ ok: false, detail: (e as Error).message });
-        }
+          return { ok: true, detail: `rcode 0, ${r.answers.length} answers` };
+        },
+        inflight: open,
       });
     },
     close() {

@@ -1,6 +1,7 @@
 // What every checker is: a probe run once per attempt, that always settles (every wait has a
 // timeout, every read a size bound) and never throws into vsd, whatever the server does.
 
+import { createSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
@@ -122,4 +123,71 @@ export function parseHexPattern(text: string): { bytes: Buffer; mask: Buffer } {
 export function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   return err?.message ?? String(e);
+}
+
+export interface DatagramExchange {
+  target: { host: string; port: number; family: 4 | 6 };
+  bind: { address?: string; port?: number } | undefined;
+  timeoutMs: number;
+  /** The datagram to send (built lazily: an error building it fails the attempt). */
+  payload: () => Buffer;
+  /** The outcome when nothing decisive came back in time. */
+  onTimeout: CheckOutcome;
+  /** How a socket error reads; how a failed send reads. */
+  onError: (code: string) => CheckOutcome;
+  onSendError: (code: string) => CheckOutcome;
+  /** A datagram arrived: an outcome ends the attempt, undefined keeps waiting. */
+  onMessage: (msg: Buffer) => CheckOutcome | undefined;
+  /** Where to register the abort of this attempt (the probe's close() runs them). */
+  inflight: Set<() => void>;
+}
+
+/**
+ * One UDP exchange (UDP_CHECK, DNS_CHECK): a connected socket, one datagram out, replies judged
+ * until one settles the attempt or the timeout does. Always settles; the socket always closes.
+ */
+export function exchangeDatagram(x: DatagramExchange): Promise<CheckOutcome> {
+  return new Promise<CheckOutcome>((resolve) => {
+    const sock = createSocket({ type: x.target.family === 6 ? 'udp6' : 'udp4' });
+    let done = false;
+    const finish = (r: CheckOutcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      x.inflight.delete(abort);
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+      resolve(r);
+    };
+    const abort = () => finish({ ok: false, detail: 'aborted' });
+    x.inflight.add(abort);
+    const timer = setTimeout(() => finish(x.onTimeout), x.timeoutMs);
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(x.onError(e.code ?? e.message)));
+    sock.on('message', (msg) => {
+      const r = x.onMessage(msg);
+      if (r) finish(r);
+    });
+    let payload: Buffer;
+    try {
+      payload = x.payload();
+    } catch (e) {
+      finish({ ok: false, detail: (e as Error).message });
+      return;
+    }
+    const go = () =>
+      sock.connect(x.target.port, x.target.host, () => {
+        sock.send(payload, (e) => {
+          if (e) finish(x.onSendError((e as NodeJS.ErrnoException).code ?? e.message));
+        });
+      });
+    try {
+      if (x.bind) sock.bind({ ...(x.bind.address ? { address: x.bind.address } : {}), port: x.bind.port ?? 0 }, go);
+      else go();
+    } catch (e) {
+      finish({ ok: false, detail: (e as Error).message });
+    }
+  });
 }

@@ -5,9 +5,8 @@
 // to the pattern where the pattern's nibbles are not x.
 
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import type { CheckerConfig, ResolvedChecker } from '../config.js';
-import { type CheckOutcome, parseHexPattern, type Probe, type ProbeContext } from './probe.js';
+import { exchangeDatagram, parseHexPattern, type Probe, type ProbeContext } from './probe.js';
 
 type UdpOptions = Extract<CheckerConfig, { type: 'udp' }>;
 
@@ -27,47 +26,21 @@ export function udpProbe(c: ResolvedChecker): Probe {
   const open = new Set<() => void>();
   return {
     run(ctx: ProbeContext) {
-      return new Promise<CheckOutcome>((resolve) => {
-        const sock = createSocket({ type: c.target.family === 6 ? 'udp6' : 'udp4' });
-        let done = false;
-        const finish = (r: CheckOutcome) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          open.delete(abort);
-          try {
-            sock.close();
-          } catch {
-            // already closed
-          }
-          resolve(r);
-        };
-        const abort = () => finish({ ok: false, detail: 'aborted' });
-        open.add(abort);
-        const timer = setTimeout(() => finish(requireReply ? { ok: false, detail: `no reply within ${c.timing.connectTimeout} ms` } : { ok: true, detail: 'no ICMP error' }), c.timing.connectTimeout);
-        sock.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, detail: e.code ?? e.message }));
-        sock.on('message', (msg) => {
-          if (!requireReply) {
-            finish({ ok: true, detail: 'reply received' });
-            return;
-          }
-          if (msg.length < minLen || msg.length > maxLen) finish({ ok: false, detail: `reply length ${msg.length} outside ${minLen}..${maxLen}` });
-          else if (pattern && !replyMatches(msg, pattern)) finish({ ok: false, detail: 'reply does not match' });
-          else finish({ ok: true, detail: 'reply matches' });
-        });
-        const bind = ctx.bind ?? c.bind;
-        const go = () =>
-          sock.connect(c.target.port, c.target.host, () => {
-            sock.send(payload ?? randomBytes(16), (e) => {
-              if (e) finish({ ok: false, detail: (e as NodeJS.ErrnoException).code ?? e.message });
-            });
-          });
-        try {
-          if (bind) sock.bind({ ...(bind.address ? { address: bind.address } : {}), port: bind.port ?? 0 }, go);
-          else go();
-        } catch (e) {
-          finish({ ok: false, detail: (e as Error).message });
-        }
+      return exchangeDatagram({
+        target: c.target,
+        bind: ctx.bind ?? c.bind,
+        timeoutMs: c.timing.connectTimeout,
+        payload: () => payload ?? randomBytes(16),
+        onTimeout: requireReply ? { ok: false, detail: `no reply within ${c.timing.connectTimeout} ms` } : { ok: true, detail: 'no ICMP error' },
+        onError: (code) => ({ ok: false, detail: code }),
+        onSendError: (code) => ({ ok: false, detail: code }),
+        onMessage: (msg) => {
+          if (!requireReply) return { ok: true, detail: 'reply received' };
+          if (msg.length < minLen || msg.length > maxLen) return { ok: false, detail: `reply length ${msg.length} outside ${minLen}..${maxLen}` };
+          if (pattern && !replyMatches(msg, pattern)) return { ok: false, detail: 'reply does not match' };
+          return { ok: true, detail: 'reply matches' };
+        },
+        inflight: open,
       });
     },
     close() {
