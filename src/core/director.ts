@@ -122,6 +122,18 @@ export interface DirectorOptions {
 /** Something a data plane wants to know about an entry that goes away. */
 export type ConnExpireHook = (conn: number) => void;
 
+/** A source address pinned to one real server (pinSource). */
+interface SourcePin {
+  af: 4 | 6;
+  protocol: number;
+  /** Source words 1..3 (word 0 is the map key). */
+  s1: number;
+  s2: number;
+  s3: number;
+  destAddr: IpAddr;
+  destPort: number;
+}
+
 export class Director {
   readonly conns: ConnTable;
   readonly table: ServiceTable;
@@ -143,6 +155,8 @@ export class Director {
    */
   syncMaster: ((conn: number, pkts: number) => void) | null = null;
   private readonly changeListeners: (() => void)[] = [];
+  /** Pinned sources (pinSource), by the source's first word. */
+  private readonly pins = new Map<number, SourcePin[]>();
 
   private readonly now: Clock;
   private readonly random32: () => number;
@@ -537,6 +551,10 @@ export class Director {
     }
     const svc = this.table.lookup(flow.family, proto, flow.d0, flow.d1, flow.d2, flow.d3, flow.dport, flow.mark);
     if (!svc) return VERDICT_ACCEPT;
+    if (this.pins.size > 0) {
+      const pin = this.findPin(flow);
+      if (pin) return this.pinnedConn(svc, flow, pin);
+    }
     if (this.dropRate && this.todrop()) {
       this.drops.dropPacket++;
       return VERDICT_DROP;
@@ -554,10 +572,74 @@ export class Director {
       cp = this.newConn(flow, flow.sport, flow.d0, flow.d1, flow.d2, flow.d3, flow.dport, dest, dest.port || flow.dport, flags, proto);
     }
     if (cp < 0) return this.leave(svc, flow);
-    const dest = this.connDest(cp)!;
-    dest.stats.conns++;
+    this.countConn(cp, svc);
+    return cp;
+  }
+
+  private countConn(cp: number, svc: Service): void {
+    this.connDest(cp)!.stats.conns++;
     svc.stats.conns++;
     this.totalStats.conns++;
+  }
+
+  // ---- Pinned sources (health checks via: virtual) ------------------------------------------
+  // Not in the kernel. A data plane that carries health checks the clients' way (the packet
+  // plane's probe sources) pins each probe source to the real server it checks: a new flow
+  // from that source skips persistence, scheduling and the drop_packet defense, and becomes a
+  // connection bound to that real server, as any client's would (same states, timers, counters).
+
+  /**
+   * Pins flows of `protocol` from `src` (words as in Flow: IPv4 in w0) to the real server
+   * `dest`: a new connection from that source to a service that has `dest` (available) is bound
+   * to it; to a service without it (removed, or another service), VERDICT_UNREACH. Returns the
+   * function that unpins (existing connections are left to expire).
+   */
+  pinSource(af: 4 | 6, protocol: number, src: { w0: number; w1: number; w2: number; w3: number }, dest: { addr: IpAddr; port: number }): () => void {
+    const key = src.w0 >>> 0;
+    const pin: SourcePin = {
+      af,
+      protocol,
+      s1: af === 4 ? 0 : src.w1 >>> 0,
+      s2: af === 4 ? 0 : src.w2 >>> 0,
+      s3: af === 4 ? 0 : src.w3 >>> 0,
+      destAddr: dest.addr,
+      destPort: dest.port,
+    };
+    const list = this.pins.get(key);
+    if (list) list.unshift(pin);
+    else this.pins.set(key, [pin]);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const l = this.pins.get(key);
+      if (!l) return;
+      const i = l.indexOf(pin);
+      if (i >= 0) l.splice(i, 1);
+      if (l.length === 0) this.pins.delete(key);
+    };
+  }
+
+  private findPin(flow: Flow): SourcePin | undefined {
+    const list = this.pins.get(flow.s0 >>> 0);
+    if (!list) return undefined;
+    for (const p of list) {
+      if (p.af === flow.family && p.protocol === flow.protocol && (p.af === 4 || (p.s1 === flow.s1 >>> 0 && p.s2 === flow.s2 >>> 0 && p.s3 === flow.s3 >>> 0))) return p;
+    }
+    return undefined;
+  }
+
+  private pinnedConn(svc: Service, flow: Flow, pin: SourcePin): number {
+    const dest = svc.findDest(pin.destAddr, pin.destPort);
+    if (!dest?.available) {
+      this.drops.noDest++;
+      return VERDICT_UNREACH;
+    }
+    const proto = flow.protocol;
+    const dport = flow.dport === svc.port && dest.port !== 0 ? dest.port : flow.dport;
+    const flags = svc.flags & SVC_F_ONEPACKET && proto === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+    const cp = this.newConn(flow, flow.sport, flow.d0, flow.d1, flow.d2, flow.d3, flow.dport, dest, dport, flags, proto);
+    this.countConn(cp, svc);
     return cp;
   }
 

@@ -236,7 +236,7 @@ export interface ResolvedChecker {
   bind?: { address?: string; port?: number };
   via: 'direct' | 'virtual';
   /** For via: virtual, the service and the real server the path must pin. */
-  pin?: { service: ServiceKeySpec; dest: { af: 4 | 6; addr: string; port: number }; method: number };
+  pin?: { service: ServiceKeySpec; dest: { af: 4 | 6; addr: string; port: number }; method: number; tunnel?: { type: number; port: number; flags: number } };
   /** For via: virtual, where to check when no path to the real server can be had. */
   directTarget?: { host: string; port: number; family: 4 | 6 };
   /** The checker's own options (urls, payload, command …), as configured. */
@@ -512,6 +512,7 @@ function resolveChecker(
     host = (co.connectIp as string | undefined) ?? svc.addr;
     port = (co.connectPort as number | undefined) ?? (svc.port || dest.port);
     pin = { service: svc, dest: { af: dest.af, addr: dest.addr, port: dest.port }, method: m };
+    if (m === FWD_TUNNEL && dest.tunType !== undefined) pin.tunnel = { type: dest.tunType, port: dest.tunPort ?? 0, flags: dest.tunFlags ?? 0 };
     directTarget = { host: dest.addr, port: dest.port, family: dest.af };
   }
   if (c.type !== 'misc' && port === 0) throw configErrorAt(cfg, [...where, 'connectPort'], 'the real server has no port: give connectPort');

@@ -41,7 +41,9 @@ export class CheckerRunner {
   private vpath: VirtualPath | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
-  private warnedFallback = false;
+  /** The fallback last warned about (once per reason). */
+  private warnedFallback = '';
+  private lastOpenError = '';
 
   constructor(
     readonly cfg: ResolvedChecker,
@@ -100,9 +102,16 @@ export class CheckerRunner {
     const provider = virtualPathProvider();
     if (provider && !this.vpath) {
       try {
-        this.vpath = provider.open({ service: c.pin.service, dest: c.pin.dest, method: c.pin.method, protocol: c.kind === 'udp' || c.kind === 'dns' ? 'udp' : 'tcp' });
+        this.vpath = provider.open({
+          service: c.pin.service,
+          dest: c.pin.dest,
+          method: c.pin.method,
+          ...(c.pin.tunnel ? { tunnel: c.pin.tunnel } : {}),
+          protocol: c.kind === 'udp' || c.kind === 'dns' ? 'udp' : 'tcp',
+        });
       } catch (e) {
-        this.onWarn(`${provider.name} cannot open a path to ${c.pin.dest.addr}:${c.pin.dest.port}: ${(e as Error).message}`);
+        // Asked again at every attempt; the fallback below says why, once per reason.
+        this.lastOpenError = `${provider.name} cannot open a path: ${(e as Error).message}`;
       }
     }
     if (this.vpath) {
@@ -114,9 +123,11 @@ export class CheckerRunner {
       return { probe: this.probe, bind: c.bind };
     }
     // No way to pick the real server through the VIP: check it directly, and say so once.
-    this.path = 'direct (no data-plane path to the real server; give bindto with policy routing, or run the packet plane)';
-    if (!this.warnedFallback) {
-      this.warnedFallback = true;
+    this.path = this.lastOpenError
+      ? `direct (${this.lastOpenError})`
+      : 'direct (no data-plane path to the real server; give bindto with policy routing, or run the packet plane)';
+    if (this.warnedFallback !== this.path) {
+      this.warnedFallback = this.path;
       this.onWarn(`via: virtual check of ${c.pin.dest.addr}:${c.pin.dest.port} runs directly: ${this.path.slice(8, -1)}`);
     }
     this.directProbe ??= createProbe({ ...c, via: 'direct', target: c.directTarget ?? c.target });

@@ -25,6 +25,8 @@ export interface VirtualPathRequest {
   dest: { af: 4 | 6; addr: string; port: number };
   /** FWD_DROUTE or FWD_TUNNEL */
   method: number;
+  /** FWD_TUNNEL: the configured tunnel (TUN_TYPE_*, GUE port, TUN_F_*); IPIP when absent. */
+  tunnel?: { type: number; port: number; flags: number };
   protocol: 'tcp' | 'udp';
 }
 

@@ -190,3 +190,40 @@ services:
   assert.equal(released, 1, 'the path is released when the checker stops');
   registerVirtualPathProvider(null);
 });
+
+test('via: virtual — a provider that cannot open a path: the check runs directly, says why, warns once; a tunnel goes with the request', async (ctx) => {
+  const cleanup = scoped(ctx);
+  // The real server is 127.0.0.1 itself here (a direct check passes).
+  const rs = cleanup.add(await new TcpServer((c) => c.end()).start(), (s) => s.stop());
+  const asked: VirtualPathRequest[] = [];
+  registerVirtualPathProvider({
+    name: 'test-plane',
+    open(req) {
+      asked.push(req);
+      throw new Error('the virtual address is configured on this host');
+    },
+  });
+  cleanup.add(null, () => registerVirtualPathProvider(null));
+  const t = cleanup.add(
+    await startVsd(`
+services:
+  - protocol: tcp
+    address: 127.0.0.2:${rs.port}
+    health: { delayLoop: 0.05, retry: 0, connectTimeout: 0.5, warmup: 0 }
+    realServers:
+      - address: 127.0.0.1:${rs.port}
+        method: tun
+        tunnel: { type: gue, port: 6080 }
+        check: { type: tcp, via: virtual }
+`),
+    (x) => x.stop(),
+  );
+  await waitFor(() => asked.length >= 4, 3000, 'several attempts');
+  assert.deepEqual(asked[0]!.tunnel, { type: 1, port: 6080, flags: 0 });
+  const warnings = t.logs.filter((l) => /via: virtual check of 127\.0\.0\.1:\d+ runs directly: test-plane cannot open a path: the virtual address is configured on this host$/.test(l.msg));
+  assert.equal(warnings.length, 1, 'said once');
+  const a = t.health.annotateDest(`tcp:127.0.0.2:${rs.port}`, { addr: '127.0.0.1', port: rs.port } as never) as { health: { checkers: { via: string; up: boolean }[] } };
+  assert.equal(a.health.checkers[0]!.via, 'direct (test-plane cannot open a path: the virtual address is configured on this host)');
+  assert.equal(a.health.checkers[0]!.up, true);
+  registerVirtualPathProvider(null);
+});

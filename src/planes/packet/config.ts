@@ -12,11 +12,18 @@
 //     rxBlockTimeoutMs: 1         # receive ring block timeout (latency at low rates)
 //     fwmarks:                    # what the kernel's firewall marks, for fwmark services
 //       1: ["tcp 198.18.0.100:80", "tcp 198.18.0.100:443", "udp [2001:2::100]:5000-5010"]
+//     virtualPaths:               # health checks via: virtual (DR, TUN); false: off
+//       v4: 198.18.255.0/24       # probe sources, one per (service, real server)
+//       v6: 2001:2:0:ffff::/64
+//       table: 7470               # ip rule from <sources> iif lo lookup <table> pref <priority>
+//       priority: 7470
+//       device: tsvsvp            # the veth pair tsvsvp0 (kernel side) / tsvsvp1 (the plane's)
 
 import { z } from 'zod';
 import { type Config, configErrorAt } from '../../control/config.js';
 import { IpAddr } from '../../core/addr.js';
 import type { MarkRule } from './served.js';
+import { parseCidr, VIRTUAL_PATHS_DEFAULTS, type VirtualPathsConfig } from './virtual-paths.js';
 
 export interface PacketConfig {
   interfaces: string[];
@@ -27,6 +34,8 @@ export interface PacketConfig {
   routeRefreshMs: number;
   rxBlockTimeoutMs: number;
   fwmarks: MarkRule[];
+  /** Health checks via: virtual (virtual-paths.ts); false when turned off. */
+  virtualPaths: VirtualPathsConfig | false;
 }
 
 const ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'an interface name (1 to 15 characters)');
@@ -41,6 +50,23 @@ const schema = z
     routeRefreshMs: z.number().int().min(100).max(600_000).default(2000),
     rxBlockTimeoutMs: z.number().int().min(1).max(100).default(1),
     fwmarks: z.record(z.string().regex(/^\d+$/, 'a firewall mark (a number)'), z.array(z.string())).default({}),
+    virtualPaths: z.union([z.boolean(), z.record(z.string(), z.unknown())]).default(true),
+  })
+  .strict();
+
+const vpathSchema = z
+  .object({
+    v4: z.union([z.string(), z.literal(false)]).optional(),
+    v6: z.union([z.string(), z.literal(false)]).optional(),
+    table: z
+      .number()
+      .int()
+      .min(1)
+      .max(0xfffffffe)
+      .refine((t) => t < 253 || t > 255, 'not a table of the kernel (253 default, 254 main, 255 local)')
+      .optional(),
+    priority: z.number().int().min(1).max(32765).optional(),
+    device: z.string().regex(/^[A-Za-z0-9_.-]{1,14}$/, 'an interface name of 1 to 14 characters (0 and 1 are appended)').optional(),
   })
   .strict();
 
@@ -88,6 +114,32 @@ export function packetConfig(cfg: Config | undefined, cliInterfaces?: string[]):
       fwmarks.push(rule);
     });
   }
+  let virtualPaths: VirtualPathsConfig | false = false;
+  if (v.virtualPaths !== false) {
+    const r = vpathSchema.safeParse(v.virtualPaths === true ? {} : v.virtualPaths);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      if (!cfg) throw new Error(`packet: virtualPaths: ${issue.message}`);
+      throw configErrorAt(cfg, ['packet', 'virtualPaths', ...(issue.path as (string | number)[])], issue.message);
+    }
+    const o = r.data;
+    virtualPaths = {
+      ...VIRTUAL_PATHS_DEFAULTS,
+      ...o,
+      v4: o.v4 === false ? '' : (o.v4 ?? VIRTUAL_PATHS_DEFAULTS.v4),
+      v6: o.v6 === false ? '' : (o.v6 ?? VIRTUAL_PATHS_DEFAULTS.v6),
+    };
+    for (const fam of [4, 6] as const) {
+      const text = virtualPaths[`v${fam}`];
+      if (!text) continue;
+      try {
+        parseCidr(text, fam);
+      } catch (e) {
+        if (!cfg) throw new Error(`packet: virtualPaths.v${fam}: ${(e as Error).message}`);
+        throw configErrorAt(cfg, ['packet', 'virtualPaths', `v${fam}`], (e as Error).message);
+      }
+    }
+  }
   return {
     interfaces: [...new Set(interfaces)],
     mode: v.mode,
@@ -97,5 +149,6 @@ export function packetConfig(cfg: Config | undefined, cliInterfaces?: string[]):
     routeRefreshMs: v.routeRefreshMs,
     rxBlockTimeoutMs: v.rxBlockTimeoutMs,
     fwmarks,
+    virtualPaths,
   };
 }

@@ -9,14 +9,15 @@
 
 import { IpAddr } from '../../core/addr.js';
 import { CONN_F_TEMPLATE, FWD_DROUTE, FWD_MASK, FWD_MASQ, FWD_TUNNEL, IPPROTO_TCP, TUN_TYPE_IPIP } from '../../core/constants.js';
-import { type Director, VERDICT_ACCEPT } from '../../core/director.js';
+import { type Director, VERDICT_ACCEPT, VERDICT_UNREACH } from '../../core/director.js';
 import { Flow } from '../../core/flow.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_RST } from '../../core/proto/tcp.js';
 import type { Dest } from '../../core/service.js';
 import type { CoreLink } from './engine.js';
 import type { Neighbour, NeighbourCache } from './neighbours.js';
-import { A, Kind, Q, REQ_STRIDE, RESP_STRIDE, Refusal, Verdict } from './records.js';
+import { A, Kind, NO_CONN, Q, REQ_STRIDE, RESP_STRIDE, Refusal, Verdict } from './records.js';
 import type { HostRoutes, Route } from './routes.js';
+import type { PinnedTarget } from './virtual-paths.js';
 
 /** How long a path MTU learned from an ICMP error about a tunnel packet holds (ip_rt_mtu_expires). */
 const PMTU_EXPIRES_MS = 600_000;
@@ -29,6 +30,11 @@ export interface CoreServerOptions {
   portIndex: (dev: string) => number;
   /** MTU of an attached port. */
   portMtu: (port: number) => number;
+  /**
+   * Health-check probes (virtual paths): the port they come in on, and the real server a probe
+   * the core did not carry must still reach (out of the table), or null.
+   */
+  probes?: { port: () => number; target: (f: Flow) => PinnedTarget | null };
 }
 
 /** The next hop toward a real server, kept per dest until routes change. */
@@ -109,6 +115,14 @@ export class CoreServer implements CoreLink {
         }
         const cp = this.d.inPacket(f, flags, len);
         if (cp < 0) {
+          const pr = this.o.probes;
+          if (pr && (cp === VERDICT_UNREACH || cp === VERDICT_ACCEPT) && reqs[b + Q.PORT] === pr.port()) {
+            const t = pr.target(f);
+            if (t) {
+              this.toPinned(t, res, a);
+              return;
+            }
+          }
           res[a + A.VERDICT] = cp;
           if (cp !== VERDICT_ACCEPT) this.setSource(res, a, f.family, f.d0, f.d1, f.d2, f.d3);
           return;
@@ -199,23 +213,42 @@ export class CoreServer implements CoreLink {
       hop.neigh = again.neigh;
     }
     res[a + A.VERDICT] = cp;
-    res[a + A.METHOD] = method;
-    res[a + A.NH] = hop.neigh ? hop.neigh.id : -1;
     res[a + A.PORT] = c.dport[cp]!;
-    res[a + A.A0] = c.daddr[o]!;
-    res[a + A.A0 + 1] = c.daddr[o + 1]!;
-    res[a + A.A0 + 2] = c.daddr[o + 2]!;
-    res[a + A.A0 + 3] = c.daddr[o + 3]!;
-    res[a + A.FAM] = daf;
     let mtu = hop.mtu;
-    if (method === FWD_TUNNEL) {
-      const p = dest ? this.pmtu.get(dest) : undefined;
+    if (method === FWD_TUNNEL && dest) {
+      const p = this.pmtu.get(dest);
       if (p) {
-        if (p.until < this.d.nowMs()) this.pmtu.delete(dest!);
+        if (p.until < this.d.nowMs()) this.pmtu.delete(dest);
         else if (p.mtu < mtu) mtu = p.mtu;
       }
-      res[a + A.TUN] = (dest?.tunType ?? TUN_TYPE_IPIP) | ((dest?.tunFlags ?? 0) << 8);
-      res[a + A.TUN_PORT] = dest?.tunPort ?? 0;
+    }
+    this.transmit(res, a, method, daf, c.daddr[o]!, c.daddr[o + 1]!, c.daddr[o + 2]!, c.daddr[o + 3]!, hop, mtu, dest);
+  }
+
+  /** What the engine needs to send toward a real server: method, address, next hop, MTU, tunnel. */
+  private transmit(
+    res: Int32Array,
+    a: number,
+    method: number,
+    daf: number,
+    w0: number,
+    w1: number,
+    w2: number,
+    w3: number,
+    hop: Omit<DestHop, 'dest' | 'generation'>,
+    mtu: number,
+    tun: { tunType: number; tunFlags: number; tunPort: number } | undefined,
+  ): void {
+    res[a + A.METHOD] = method;
+    res[a + A.NH] = hop.neigh ? hop.neigh.id : -1;
+    res[a + A.A0] = w0;
+    res[a + A.A0 + 1] = w1;
+    res[a + A.A0 + 2] = w2;
+    res[a + A.A0 + 3] = w3;
+    res[a + A.FAM] = daf;
+    if (method === FWD_TUNNEL) {
+      res[a + A.TUN] = (tun?.tunType ?? TUN_TYPE_IPIP) | ((tun?.tunFlags ?? 0) << 8);
+      res[a + A.TUN_PORT] = tun?.tunPort ?? 0;
       const s = hop.src;
       res[a + A.S0] = s ? s.w0 : 0;
       res[a + A.S0 + 1] = s ? s.w1 : 0;
@@ -223,6 +256,23 @@ export class CoreServer implements CoreLink {
       res[a + A.S0 + 3] = s ? s.w3 : 0;
     }
     res[a + A.MTU] = mtu;
+  }
+
+  /**
+   * A health-check probe to a real server out of the table (virtual-paths.ts): carried by its
+   * method like a connection's packet, without an entry (nothing counted, no state).
+   */
+  private toPinned(t: PinnedTarget, res: Int32Array, a: number): void {
+    const ad = t.addr;
+    const hop = this.freshHop(ad.family, ad.w0, ad.w1, ad.w2, ad.w3, t.method);
+    if (hop.refusal !== 0) {
+      res[a + A.VERDICT] = hop.refusal < 0 ? Verdict.NoRoute : Verdict.Refused;
+      res[a + A.METHOD] = hop.refusal;
+      return;
+    }
+    res[a + A.VERDICT] = NO_CONN;
+    res[a + A.PORT] = t.port;
+    this.transmit(res, a, t.method, ad.family, ad.w0, ad.w1, ad.w2, ad.w3, hop, hop.mtu, t);
   }
 
   private destHop(dest: Dest, method: number): DestHop {

@@ -40,6 +40,8 @@ export const Drop = {
   NotOnLink: REASON_COUNT + 15,
   /** Multicast/broadcast or other traffic for the VIP the plane answers for but does not forward. */
   VipOther: REASON_COUNT + 16,
+  /** A client packet from a health-check probe source that did not come from the plane's probe port. */
+  ProbeSpoofed: REASON_COUNT + 17,
 } as const;
 
 const PLANE_NAMES = [
@@ -60,6 +62,7 @@ const PLANE_NAMES = [
   'no_conn',
   'not_on_link',
   'vip_other',
+  'probe_spoofed',
 ];
 
 export const DROP_NAMES: readonly string[] = [...REASON_NAMES, ...PLANE_NAMES];

@@ -32,6 +32,7 @@ import {
   Reason,
   rd16,
   rd32,
+  recomputeL4Checksum,
   TCP_RST,
 } from '../../codec/index.js';
 import { FWD_DROUTE, FWD_MASQ, FWD_TUNNEL } from '../../core/constants.js';
@@ -272,6 +273,14 @@ export class Engine {
       d2 = rd32(buf, da + 8);
       d3 = rd32(buf, da + 12);
     }
+    const probePort = served.probePort;
+    if (probePort >= 0 && served.isProbeAddr(fam, d0, d1, d2, d3)) {
+      // For a health-check probe source (virtual paths): a real server's reply, or an error
+      // about the probe. The kernel takes it on the probe port's peer, where its route points.
+      if (p.index === probePort) c[C.IGNORED]++;
+      else this.toProbe(rx, i, info, len, probePort);
+      return n;
+    }
     const b = n * REQ_STRIDE;
     const rec = this.reqs;
     if (proto === (fam === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6) && info.l4off >= 0) {
@@ -304,8 +313,17 @@ export class Engine {
     }
     const mark = served.matchIn(fam, proto, d0, d1, d2, d3, info.dport);
     let kind = 0;
-    if (mark >= 0) kind = Kind.In;
-    else if (served.ownsAddress(fam, d0, d1, d2, d3)) {
+    if (mark >= 0) {
+      // Probe sources are pinned to one real server: only the plane's own probes may use them.
+      if (probePort >= 0 && p.index !== probePort) {
+        const s = this.src.fromPacket(buf, info, info.saddrOff);
+        if (served.isProbeAddr(fam, s.w0, s.w1, s.w2, s.w3)) {
+          this.drop(Drop.ProbeSpoofed);
+          return n;
+        }
+      }
+      kind = Kind.In;
+    } else if (served.ownsAddress(fam, d0, d1, d2, d3)) {
       this.answerAsHost(p, rx, i, info);
       return n;
     } else {
@@ -379,6 +397,31 @@ export class Engine {
       return;
     }
     this.drop(Drop.VipOther);
+  }
+
+  /** A frame for a probe source (virtual paths): to the kernel's end of the probe pair, unchanged but for the MACs. */
+  private toProbe(rx: RxBatch, i: number, info: PacketInfo, len: number, port: number): void {
+    const e = this.ports[port];
+    if (!e) {
+      this.drop(Drop.NotAttached);
+      return;
+    }
+    if (len > e.mtu + 14) {
+      this.drop(Drop.Oversize);
+      return;
+    }
+    const buf = rx.buffer;
+    if (rx.status[i]! & RX_STATUS.CSUM_NOT_READY && !info.isFragment) {
+      // The frame leaves without its offload metadata: complete the checksum first.
+      const r = recomputeL4Checksum(buf, info);
+      if (r < 0) {
+        this.drop(r);
+        return;
+      }
+    }
+    // Both ends of the pair carry the same MAC (virtual-paths.ts).
+    setMacs(buf, rx.offsets[i]!, e.mac, 0, e.mac);
+    this.addForward(e, i, len);
   }
 
   // ---------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import type { HostTools } from './host-tools.js';
 import type { ServedData } from './served.js';
 
 export const GUARD_TABLE = 'tsvs';
-const MARKER = 'tsvs packet plane';
+/** What the plane writes in the comment of its tables (and the alias of its devices), with its pid. */
+export const PLANE_MARKER = 'tsvs packet plane';
+const MARKER = PLANE_MARKER;
 
 function addrText(family: 4 | 6, w: [number, number, number, number]): string {
   if (family === 4) return [w[0] >>> 24, (w[0] >>> 16) & 255, (w[0] >>> 8) & 255, w[0] & 255].join('.');
@@ -70,7 +72,12 @@ export function guardRuleset(d: ServedData, pid = process.pid): string {
 
 /** Who owns `inet tsvs` by its comment (the JSON listing of nft 1.0 omits table comments), or null when there is no table. */
 export function guardOwner(tools: HostTools): { pid: number } | { pid: null; comment: string } | null {
-  const r = tools.runSync('nft', ['list', 'table', 'inet', GUARD_TABLE]);
+  return tableOwner(tools, GUARD_TABLE);
+}
+
+/** Who owns the plane's table `inet <table>` by its comment, or null when there is no such table. */
+export function tableOwner(tools: HostTools, table: string): { pid: number } | { pid: null; comment: string } | null {
+  const r = tools.runSync('nft', ['list', 'table', 'inet', table]);
   if (r.status !== 0) return null;
   const comment = /^\s*comment "([^"]*)"/m.exec(r.stdout)?.[1] ?? '';
   const m = new RegExp(`^${MARKER} pid=(\\d+)`).exec(comment);

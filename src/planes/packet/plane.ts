@@ -7,6 +7,9 @@
 //   plane.served();        // service keys it carries
 //   await plane.close();   // rings closed, guard removed
 //
+// With `virtualPaths` it also carries health checks via: virtual to the one real server each
+// checks (virtual-paths.ts), through a veth pair of its own attached as one more port.
+//
 // Two modes (docs/planes.md): "single" runs everything in this thread, a batch per ring
 // wakeup; "threads" runs worker threads that own fanout rings and the codec work and ask this
 // thread, which owns the Director, about each chunk of packets through shared memory.
@@ -30,6 +33,8 @@ import { NftGuard } from './nft-guard.js';
 import { HostRoutes } from './routes.js';
 import { buildServedData, carries, type MarkRule, packetMethod, ServedIndex } from './served.js';
 import { ThreadedEngines } from './threads.js';
+import { VIRTUAL_PATHS_DEFAULTS, VirtualPaths, type VirtualPathsConfig } from './virtual-paths.js';
+import { registerVirtualPathProvider, virtualPathProvider } from '../../health/via-virtual.js';
 
 /** The part of a pino logger the plane uses. */
 export interface PlaneLogger {
@@ -62,6 +67,13 @@ export interface PacketPlaneOptions {
   ports?: FramePort[];
   /** Routes to use instead of reading the host's (tests); not refreshed. */
   routes?: HostRoutes;
+  /**
+   * Health checks `via: virtual` (virtual-paths.ts): the probe pair, its policy routing and the
+   * probe sources; registered as the VirtualPathProvider while the plane runs. Off unless given
+   * (vsd turns it on by default). Not with `netns` (the probes must start in this namespace);
+   * with injected ports, the last port is the pair's (no host side).
+   */
+  virtualPaths?: Partial<VirtualPathsConfig> | false;
 }
 
 /** Bytes of headroom in front of each received frame: the largest tunnel header (IPv6 + GUE + option) and then some. */
@@ -106,6 +118,9 @@ export class PacketPlane implements DataPlane {
   private closed = false;
   private accepting = true;
   private readonly mode: 'single' | 'threads';
+  /** The attached interfaces: the configured ones, then the probe pair's plane side. */
+  private ifaces: string[] = [];
+  private vpaths: VirtualPaths | null = null;
 
   constructor(
     private readonly director: Director,
@@ -117,6 +132,19 @@ export class PacketPlane implements DataPlane {
     this.guard = new NftGuard(this.tools);
     this.marks = opts.fwmarks ?? [];
     this.mode = opts.mode ?? 'single';
+    if (opts.virtualPaths && !opts.netns) {
+      this.vpaths = new VirtualPaths({
+        director,
+        config: { ...VIRTUAL_PATHS_DEFAULTS, ...opts.virtualPaths },
+        tools: opts.ports ? null : this.tools,
+        isLocal: (a) => this.routes.isLocalAddr(a),
+      });
+    }
+  }
+
+  /** The health-check paths (via: virtual), when on. */
+  get virtualPaths(): VirtualPaths | null {
+    return this.vpaths;
   }
 
   /** Whether this plane carries a service (vsd hands it no other plane then). */
@@ -137,14 +165,36 @@ export class PacketPlane implements DataPlane {
     for (const name of this.o.interfaces) {
       if (!injected && !this.routes.interfaces.has(name)) throw new Error(`packet plane: no interface ${name}${this.o.netns ? ` in namespace ${this.o.netns}` : ''}`);
     }
-    const data = this.servedData();
-    if (this.o.guard !== false && !injected) {
-      const r = this.guard.install(data);
-      if (r.stalePid !== undefined) this.o.logger?.warn({ pid: r.stalePid }, 'removed the nftables guard left by a previous packet plane');
-    }
+    if (this.o.virtualPaths && this.o.netns) this.o.logger?.warn({ netns: this.o.netns }, 'health checks via: virtual need the packet plane in this process\'s network namespace: not provided');
+    this.ifaces = [...this.o.interfaces];
+    let data: ReturnType<PacketPlane['servedData']>;
     try {
+      const vp = this.vpaths;
+      if (vp) {
+        if (injected && this.o.ports!.length !== this.o.interfaces.length + 1) throw new Error('virtual paths on injected ports: give the pair\'s port last');
+        if (!injected) {
+          const mtu = Math.max(...this.o.interfaces.map((n) => this.routes.interfaces.get(n)?.mtu || 1500));
+          let r: { stalePid?: number };
+          try {
+            r = vp.setupHost(mtu);
+          } catch (e) {
+            throw new Error(`health checks via: virtual: ${(e as Error).message} (or turn them off: packet.virtualPaths: false)`);
+          }
+          if (r.stalePid !== undefined) this.o.logger?.warn({ pid: r.stalePid }, 'removed the probe pair, rules and table left by a previous packet plane');
+          if (!this.o.routes) this.routes.refreshSync();
+        }
+        this.ifaces.push(vp.planeDev);
+        vp.port = this.ifaces.length - 1;
+      }
+      data = this.servedData();
+      if (this.o.guard !== false && !injected) {
+        const r = this.guard.install(data);
+        if (r.stalePid !== undefined) this.o.logger?.warn({ pid: r.stalePid }, 'removed the nftables guard left by a previous packet plane');
+      }
       this.openPorts(injected);
       this.setup();
+      // The workers start with the table as it is (a first probe may come at once).
+      this.threaded?.setServed(data);
       await this.threaded?.start();
     } catch (e) {
       this.teardown();
@@ -153,14 +203,15 @@ export class PacketPlane implements DataPlane {
     this.started = true;
     this.applyServed(data);
     this.unsubscribe = this.director.onChange(() => this.queueRebuild());
-    this.o.logger?.info({ interfaces: this.o.interfaces, mode: this.mode, netns: this.o.netns }, 'packet plane attached');
+    if (this.vpaths && !injected) registerVirtualPathProvider(this.vpaths);
+    this.o.logger?.info({ interfaces: this.o.interfaces, mode: this.mode, netns: this.o.netns, ...(this.vpaths ? { virtualPaths: this.vpaths.planeDev } : {}) }, 'packet plane attached');
   }
 
   private openPorts(injected: boolean): void {
     if (injected) {
       this.ports = this.o.ports!;
     } else if (this.mode === 'single') {
-      this.ports = this.o.interfaces.map((ifname) =>
+      this.ports = this.ifaces.map((ifname) =>
         openFramePort({
           ifname,
           ...(this.o.netns ? { netns: this.o.netns } : {}),
@@ -172,7 +223,7 @@ export class PacketPlane implements DataPlane {
       );
     } else {
       // Threads mode: the rings are the workers'; this thread only sends its own frames (ARP, ND).
-      this.ports = this.o.interfaces.map((ifname) => openFramePort({ ifname, ...(this.o.netns ? { netns: this.o.netns } : {}), rx: false, txFrameCount: 256 }));
+      this.ports = this.ifaces.map((ifname) => openFramePort({ ifname, ...(this.o.netns ? { netns: this.o.netns } : {}), rx: false, txFrameCount: 256 }));
     }
     this.enginePorts = this.ports.map((port, index) => ({
       index,
@@ -196,28 +247,30 @@ export class PacketPlane implements DataPlane {
     };
     this.neighbours = new NeighbourCache({
       nexthops: this.nexthops,
-      ports: this.enginePorts.map((p) => ({ index: p.index, name: this.o.interfaces[p.index]!, mac: p.mac })),
+      ports: this.enginePorts.map((p) => ({ index: p.index, name: this.ifaces[p.index]!, mac: p.mac })),
       now: () => this.director.nowMs(),
       send,
       sourceFor: (port, target) => {
-        const dev = this.o.interfaces[port]!;
+        const dev = this.ifaces[port]!;
         const r = this.routes.lookup(target.family, target.w0, target.w1, target.w2, target.w3);
         return this.routes.sourceFor(target.family, dev, r && r.dev === dev ? r : null, target);
       },
       onChange: () => this.engine?.servicePending(),
     });
+    const vp = this.vpaths;
     this.coreServer = new CoreServer({
       director: this.director,
       routes: this.routes,
       neighbours: this.neighbours,
-      portIndex: (dev) => this.o.interfaces.indexOf(dev),
+      portIndex: (dev) => this.ifaces.indexOf(dev),
       portMtu: (port) => this.enginePorts[port]?.mtu ?? 1500,
+      ...(vp ? { probes: { port: () => vp.port, target: (f) => vp.pinnedTarget(f) } } : {}),
     });
     if (!this.o.ports) this.seedNeighbours();
     const control = (port: number, buf: Uint8Array, _off: number, _len: number, info: PacketInfo): void => this.controlFrame(port, buf, info);
     if (threads) {
       this.threaded = new ThreadedEngines({
-        interfaces: this.o.interfaces,
+        interfaces: this.ifaces,
         ...(this.o.netns ? { netns: this.o.netns } : {}),
         threads: this.o.threads ?? availableParallelism(),
         core: this.coreServer,
@@ -303,7 +356,7 @@ export class PacketPlane implements DataPlane {
 
   private updatePortAddresses(): void {
     for (const p of this.enginePorts) {
-      const f = this.routes.interfaces.get(this.o.interfaces[p.index]!);
+      const f = this.routes.interfaces.get(this.ifaces[p.index]!);
       if (!f) continue;
       if (f.mtu) p.mtu = f.mtu;
       const v4 = f.addrs.find((a) => a.addr.family === 4);
@@ -324,10 +377,13 @@ export class PacketPlane implements DataPlane {
   }
 
   private servedData() {
-    return buildServedData(this.director.table.services(), this.marks, this.routes.localAddresses(), (a) => this.routes.isLocalAddr(a));
+    const d = buildServedData(this.director.table.services(), this.marks, this.routes.localAddresses(), (a) => this.routes.isLocalAddr(a));
+    d.probe = this.vpaths?.served() ?? null;
+    return d;
   }
 
   private applyServed(data: ReturnType<typeof buildServedData>): void {
+    this.vpaths?.refresh();
     this.index = new ServedIndex(data);
     if (this.engine) this.engine.served = this.index;
     this.threaded?.setServed(data);
@@ -369,7 +425,9 @@ export class PacketPlane implements DataPlane {
     this.closed = true;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    if (this.vpaths && virtualPathProvider() === this.vpaths) registerVirtualPathProvider(null);
     this.teardown();
+    this.vpaths?.close();
     await this.guard.settle();
     if (!this.o.ports) this.guard.remove();
     this.o.logger?.info({}, 'packet plane detached');
@@ -377,6 +435,7 @@ export class PacketPlane implements DataPlane {
 
   private teardown(): void {
     if (!this.o.ports && this.o.guard !== false && !this.started) this.guard.remove();
+    if (!this.started) this.vpaths?.teardownHost();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.threaded?.close();
@@ -417,6 +476,7 @@ export class PacketPlane implements DataPlane {
       queued: s.queued,
       neighbours: neigh,
       guard: { installed: this.guard.rules !== '', ...(this.guard.lastError ? { error: this.guard.lastError } : {}) },
+      ...(this.vpaths ? { virtualPaths: this.vpaths.status() } : {}),
     };
   }
 

@@ -79,6 +79,12 @@ export const Verdict = {
   Refused: -6,
 } as const;
 
+/**
+ * A non-negative answer that is no connection entry: a health-check probe carried to a real
+ * server the table no longer holds (virtual-paths.ts). The engine transmits it as a connection's.
+ */
+export const NO_CONN = 0x7fffffff;
+
 /** Why Verdict.Refused (in A.METHOD). */
 export const Refusal = {
   /** The route leaves through an interface the plane is not attached to. */

@@ -21,6 +21,27 @@ export interface MarkRule {
 
 type Words = [number, number, number, number];
 
+/** A network of health-check probe sources (virtual-paths.ts). */
+export interface ProbeNet {
+  family: 4 | 6;
+  words: Words;
+  len: number;
+}
+
+/** What the engines know of the virtual paths: the port probes come in on, their sources' networks. */
+export interface ProbeServed {
+  port: number;
+  nets: ProbeNet[];
+}
+
+/** Mask of the first `len` bits of word i (0..3) of an address. */
+export function wordMask(len: number, i: number): number {
+  const bits = len - i * 32;
+  if (bits <= 0) return 0;
+  if (bits >= 32) return 0xffffffff;
+  return (0xffffffff << (32 - bits)) >>> 0;
+}
+
 export interface ServedData {
   /** Address services carried: virtual address, protocol, port (0: every port, persistent port-0 services). */
   vips: { family: 4 | 6; words: Words; protocol: number; port: number }[];
@@ -34,6 +55,8 @@ export interface ServedData {
   ownedVips: { family: 4 | 6; words: Words }[];
   /** The host's own addresses. */
   local: { family: 4 | 6; words: Words }[];
+  /** Health-check paths (virtual-paths.ts): the port probes come in on, their sources' networks. */
+  probe?: ProbeServed | null;
 }
 
 const words = (a: IpAddr): Words => [a.w0 >>> 0, a.w1 >>> 0, a.w2 >>> 0, a.w3 >>> 0];
@@ -103,8 +126,20 @@ export class ServedIndex {
   private readonly local = new AddrMap<true>();
   /** A nat server with port 0 (fwmark services): every source port matches. */
   private static readonly ANY = 0;
+  /** The port health-check probes come in on (virtual paths), -1 without. */
+  readonly probePort: number;
+  /** Probe networks: IPv4 network and mask; IPv6 network and mask words. */
+  private readonly probe4: [number, number] | null = null;
+  private readonly probe6: [number, number, number, number, number, number, number, number] | null = null;
 
   constructor(readonly data: ServedData) {
+    const pr = data.probe;
+    this.probePort = pr ? pr.port : -1;
+    for (const n of pr?.nets ?? []) {
+      const m = [0, 1, 2, 3].map((i) => wordMask(n.len, i));
+      if (n.family === 4) this.probe4 = [n.words[0] >>> 0, m[0]!];
+      else this.probe6 = [n.words[0], n.words[1], n.words[2], n.words[3], m[0]!, m[1]!, m[2]!, m[3]!];
+    }
     for (const v of data.vips) addToSet(this.vips, v.family, v.words, key(v.protocol, v.port));
     for (const r of data.marks) {
       const [w0, w1, w2, w3] = r.words;
@@ -174,6 +209,16 @@ export class ServedIndex {
 
   isLocal(family: number, w0: number, w1: number, w2: number, w3: number): boolean {
     return this.local.get(family, w0, w1, w2, w3) === true;
+  }
+
+  /** Whether an address is a health-check probe source (virtual paths). */
+  isProbeAddr(family: number, w0: number, w1: number, w2: number, w3: number): boolean {
+    if (family === 4) {
+      const p = this.probe4;
+      return p !== null && (w0 & p[1]) >>> 0 === p[0];
+    }
+    const p = this.probe6;
+    return p !== null && (w0 & p[4]) >>> 0 === p[0] && (w1 & p[5]) >>> 0 === p[1] && (w2 & p[6]) >>> 0 === p[2] && (w3 & p[7]) >>> 0 === p[3];
   }
 }
 

@@ -16,10 +16,17 @@ export const GATEWAY = { ip: '198.18.0.254', mac: '02:00:00:00:00:fe' };
 export const VIP = '198.18.0.100';
 export const VIP6 = '2001:2::100';
 
+/** The probe pair's MAC (both ends: virtual-paths.ts). */
+export const PAIR_MAC = '02:74:73:76:70:01';
+
 export interface MemoryPlane {
   director: Director;
   plane: PacketPlane;
   wire: FramePort;
+  /** With `probes: true`: the kernel's end of the probe pair (health checks via: virtual). */
+  probe: FramePort | null;
+  /** Sends frames on the wire and on the probe pair; returns what the plane sent on each. */
+  exchangeBoth(fromWire: Buffer[], fromProbe: Buffer[]): Promise<{ wire: Buffer[]; probe: Buffer[] }>;
   now: { t: number };
   /** Lets the plane follow table changes, then discards what it sent meanwhile (announcements). */
   ready(): Promise<Buffer[]>;
@@ -28,7 +35,7 @@ export interface MemoryPlane {
   close(): Promise<void>;
 }
 
-export async function memoryPlane(opts: Partial<PacketPlaneOptions> & { mtu?: number; seed?: boolean } = {}): Promise<MemoryPlane> {
+export async function memoryPlane(opts: Partial<PacketPlaneOptions> & { mtu?: number; seed?: boolean; probes?: boolean } = {}): Promise<MemoryPlane> {
   const now = { t: 1_000_000 };
   const director = new Director({ now: () => now.t });
   const [planePort, wire] = createMemoryPortPair({ ifnames: ['mem0', 'wire'], macs: [Buffer.from(DIRECTOR_MAC.replaceAll(':', ''), 'hex'), Buffer.from('020000000002', 'hex')], mtu: opts.mtu ?? 1500, slotSize: 4096 });
@@ -53,7 +60,16 @@ export async function memoryPlane(opts: Partial<PacketPlaneOptions> & { mtu?: nu
     ],
     [{ dst: '2001:2::/64', dev: 'mem0' }],
   );
-  const plane = new PacketPlane(director, { interfaces: ['mem0'], ports: [planePort], routes, ...opts });
+  const pairMac = Buffer.from(PAIR_MAC.replaceAll(':', ''), 'hex');
+  const pair = opts.probes ? createMemoryPortPair({ ifnames: ['tsvsvp1', 'tsvsvp0'], macs: [pairMac, pairMac], mtu: opts.mtu ?? 1500, slotSize: 4096 }) : null;
+  const { probes, ...rest } = opts;
+  const plane = new PacketPlane(director, {
+    interfaces: ['mem0'],
+    ports: pair ? [planePort, pair[0]] : [planePort],
+    routes,
+    ...(probes ? { virtualPaths: {} } : {}),
+    ...rest,
+  });
   await plane.start();
   if (opts.seed !== false) {
     const all = [CLIENT, ...RS];
@@ -64,11 +80,26 @@ export async function memoryPlane(opts: Partial<PacketPlaneOptions> & { mtu?: nu
     ]);
   }
   const turn = () => new Promise<void>((r) => setImmediate(r));
+  const drain = (port: FramePort): Buffer[] => {
+    const out: Buffer[] = [];
+    const n = port.poll();
+    for (let i = 0; i < n; i++) out.push(Buffer.from(port.rx.buffer.subarray(port.rx.offsets[i]!, port.rx.offsets[i]! + port.rx.lengths[i]!)));
+    port.release();
+    return out;
+  };
+  const probe = pair ? pair[1] : null;
   const mp: MemoryPlane = {
     director,
     plane,
     wire,
+    probe,
     now,
+    async exchangeBoth(fromWire: Buffer[], fromProbe: Buffer[]) {
+      for (const f of fromWire) if (!wire.sendFrame(f)) throw new Error('wire full');
+      for (const f of fromProbe) if (!probe?.sendFrame(f)) throw new Error('no probe pair, or full');
+      for (let i = 0; i < 5; i++) await turn();
+      return { wire: drain(wire), probe: probe ? drain(probe) : [] };
+    },
     async ready(): Promise<Buffer[]> {
       await plane.settle();
       return mp.exchange();
