@@ -835,39 +835,40 @@ export class Director {
 
   /** set_tcp_state (spec §5.5). */
   private tcpTransition(cp: number, dir: number, flags: number): void {
-    const c = this.conns;
-    let d = dir;
-    const cf = c.flags[cp]!;
-    if (cf & CONN_F_NOOUTPUT) {
-      if (d === DIR_OUTPUT) c.flags[cp] = cf & ~CONN_F_NOOUTPUT;
-      else d = DIR_INPUT_ONLY;
-    }
-    const old = c.state[cp]!;
-    const next = tcpNextState(this.secureTcp, d, flags, old);
-    if (next !== old) {
-      this.moveActivity(cp, tcpStateActive(next));
-      if (next === TCP_S_ESTABLISHED) this.assureControl(cp);
-    }
-    c.state[cp] = next;
-    c.timeout[cp] = this.tcpTimeouts[next]!;
+    const next = tcpNextState(this.secureTcp, this.stateDirection(cp, dir), flags, this.conns.state[cp]!);
+    this.setState(cp, next, tcpStateActive(next), next === TCP_S_ESTABLISHED, this.tcpTimeouts[next]!);
   }
 
+  /** set_sctp_state: the same shape, events from the first chunk type. */
   private sctpTransition(cp: number, dir: number, chunk: number): void {
+    const next = sctpNextState(this.stateDirection(cp, dir), chunk, this.conns.state[cp]!);
+    this.setState(cp, next, sctpStateActive(next), next === SCTP_S_ESTABLISHED, this.sctpTimeouts[next]!);
+  }
+
+  /**
+   * Which transition table a packet uses: an entry that has seen no reply (NOOUTPUT, every
+   * non-NAT dest) uses INPUT-ONLY until an OUTPUT packet clears the flag.
+   */
+  private stateDirection(cp: number, dir: number): number {
     const c = this.conns;
-    let d = dir;
     const cf = c.flags[cp]!;
-    if (cf & CONN_F_NOOUTPUT) {
-      if (d === DIR_OUTPUT) c.flags[cp] = cf & ~CONN_F_NOOUTPUT;
-      else d = DIR_INPUT_ONLY;
+    if (!(cf & CONN_F_NOOUTPUT)) return dir;
+    if (dir === DIR_OUTPUT) {
+      c.flags[cp] = cf & ~CONN_F_NOOUTPUT;
+      return DIR_OUTPUT;
     }
-    const old = c.state[cp]!;
-    const next = sctpNextState(d, chunk, old);
-    if (next !== old) {
-      this.moveActivity(cp, sctpStateActive(next));
-      if (next === SCTP_S_ESTABLISHED) this.assureControl(cp);
+    return DIR_INPUT_ONLY;
+  }
+
+  /** The new state: activity counts move on a change, ESTABLISHED assures the template. */
+  private setState(cp: number, next: number, active: boolean, established: boolean, timeoutMs: number): void {
+    const c = this.conns;
+    if (next !== c.state[cp]) {
+      this.moveActivity(cp, active);
+      if (established) this.assureControl(cp);
     }
     c.state[cp] = next;
-    c.timeout[cp] = this.sctpTimeouts[next]!;
+    c.timeout[cp] = timeoutMs;
   }
 
   /** Move an entry between its dest's active and inactive counts. */
