@@ -56,7 +56,8 @@ export function parseHostPort(text: string): { addr: IpAddr; port: number } | nu
 
 const hostPort = z.string().refine((s) => parseHostPort(s) !== null, { message: 'expected "address:port" (IPv6 as "[address]:port")' });
 
-const METHODS: Record<string, number> = {
+/** Forwarding method names accepted in configs, and their FWD_* values. */
+export const METHODS: Record<string, number> = {
   nat: FWD_MASQ,
   masq: FWD_MASQ,
   masquerading: FWD_MASQ,

@@ -10,9 +10,9 @@
 import { z } from 'zod';
 import { IpAddr } from '../core/addr.js';
 import type { DesiredService } from '../core/apply.js';
-import { FWD_DROUTE, FWD_MASQ, FWD_PROXY, FWD_TUNNEL, INT_MAX } from '../core/constants.js';
+import { FWD_DROUTE, FWD_MASQ, FWD_TUNNEL, INT_MAX } from '../core/constants.js';
 import type { DestSpec, ServiceKeySpec } from '../core/model.js';
-import { type Config, configErrorAt, parseHostPort, serviceToDesired } from '../control/config.js';
+import { type Config, configErrorAt, METHODS, parseHostPort, serviceToDesired } from '../control/config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Schemas (camelCase, times in seconds as keepalived's TIMER: fractions allowed)
@@ -323,20 +323,6 @@ export const FEEDBACK_DEFAULTS = {
   onAgentFailure: 'zero' as const,
 };
 
-const METHOD_BITS: Record<string, number> = {
-  nat: FWD_MASQ,
-  masq: FWD_MASQ,
-  masquerading: FWD_MASQ,
-  dr: FWD_DROUTE,
-  route: FWD_DROUTE,
-  gatewaying: FWD_DROUTE,
-  direct: FWD_DROUTE,
-  tun: FWD_TUNNEL,
-  tunnel: FWD_TUNNEL,
-  ipip: FWD_TUNNEL,
-  proxy: FWD_PROXY,
-};
-
 function protoName(p: number): string {
   return p === 17 ? 'udp' : p === 132 ? 'sctp' : 'tcp';
 }
@@ -451,7 +437,7 @@ export function resolveHealth(cfg: Config): ResolvedHealth {
     let sorry: ResolvedService['sorry'];
     if (sh.sorryServer) {
       const hp = parseHostPort(sh.sorryServer.address)!;
-      const m = sh.sorryServer.method ? METHOD_BITS[sh.sorryServer.method]! : method;
+      const m = sh.sorryServer.method ? METHODS[sh.sorryServer.method]! : method;
       const port = (m === FWD_DROUTE || m === FWD_TUNNEL) && !spec.fwmark ? spec.port : hp.port;
       const sdest: DestSpec = { af: hp.addr.family, addr: hp.addr.toString(), port, connFlags: m, weight: 1, uThreshold: 0, lThreshold: 0 };
       if (realServers.some((r) => rsKey(key, r.dest.addr, r.dest.port) === rsKey(key, sdest.addr, sdest.port))) {
