@@ -84,7 +84,8 @@ export function tableOwner(tools: HostTools, table: string): { pid: number } | {
   return m ? { pid: Number(m[1]) } : { pid: null, comment };
 }
 
-function alive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

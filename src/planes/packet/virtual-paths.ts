@@ -40,7 +40,7 @@ import type { ServiceKeySpec } from '../../core/model.js';
 import { serviceKey } from '../../core/service.js';
 import type { VirtualPath, VirtualPathProvider, VirtualPathRequest } from '../../health/via-virtual.js';
 import type { HostTools } from './host-tools.js';
-import { PLANE_MARKER, tableOwner } from './nft-guard.js';
+import { alive, PLANE_MARKER, tableOwner } from './nft-guard.js';
 import { type ProbeNet, type ProbeServed, wordMask } from './served.js';
 
 export interface VirtualPathsConfig {
@@ -110,15 +110,6 @@ function nthAddress(n: ProbeNet, k: number): IpAddr {
 
 function capacity(n: ProbeNet): number {
   return n.family === 4 ? 2 ** (32 - n.len) - 2 : Math.min(MAX_V6_SOURCES, 2 ** Math.min(32, 128 - n.len) - 1);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface VirtualPathsOptions {
